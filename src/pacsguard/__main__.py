@@ -1,0 +1,5 @@
+import sys
+
+from pacsguard.cli import main
+
+sys.exit(main())

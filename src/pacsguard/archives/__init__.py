@@ -1,0 +1,1 @@
+"""Archives behind pacsguard: the Archive protocol, DICOMweb adapter, embedded store."""

@@ -1,0 +1,194 @@
+"""Site settings: ``pacsguard.toml`` plus a few environment overrides, loaded once.
+
+``load(site, environ)`` returns a frozen ``Settings``; the composition root passes each
+component only its own part. Every section is documented in the scaffold that
+``pacsguard init`` writes (``site_template/pacsguard.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pacsguard.errors import ConfigError, Problem
+
+__all__ = [
+    "AuthSettings",
+    "LockoutSettings",
+    "OidcSettings",
+    "PasswordPolicy",
+    "PkiSettings",
+    "ServerSettings",
+    "SessionSettings",
+    "Settings",
+    "StorageSettings",
+    "load",
+    "resolve_site",
+]
+
+SETTINGS_FILE = "pacsguard.toml"
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    """``url``: an SQLAlchemy URL. Empty means SQLite in the site directory."""
+
+    url: str = ""
+    echo: bool = False
+
+
+class PasswordPolicy(_Section):
+    min_length: int = Field(12, ge=8)
+    max_length: int = Field(256, ge=16)
+    min_classes: int = Field(3, ge=1, le=4)  # of lower, upper, digit, other
+    forbid_username: bool = True
+
+
+class LockoutSettings(_Section):
+    """More than ``max_failures`` failures within ``window`` locks for ``duration``."""
+
+    max_failures: int = Field(8, ge=1)
+    window_seconds: Seconds = 600
+    duration_seconds: Seconds = 900
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(seconds=self.window_seconds)
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(seconds=self.duration_seconds)
+
+
+class SessionSettings(_Section):
+    idle_timeout_seconds: Seconds = 1800
+    absolute_timeout_seconds: Seconds = 43200
+
+    @property
+    def idle_timeout(self) -> timedelta:
+        return timedelta(seconds=self.idle_timeout_seconds)
+
+    @property
+    def absolute_timeout(self) -> timedelta:
+        return timedelta(seconds=self.absolute_timeout_seconds)
+
+
+class OidcSettings(_Section):
+    """An OIDC issuer whose bearer JWTs are accepted; empty ``issuer`` disables it."""
+
+    issuer: str = ""
+    audience: str = ""
+    jwks_file: str = ""  # a JWKS JSON file; relative paths are under the site
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    subject_claim: str = "sub"
+    leeway_seconds: float = Field(30, ge=0)
+
+
+class AuthSettings(_Section):
+    password: PasswordPolicy = PasswordPolicy()
+    lockout: LockoutSettings = LockoutSettings()
+    session: SessionSettings = SessionSettings()
+    oidc: OidcSettings = OidcSettings()
+    totp_issuer: str = "pacsguard"
+    api_token_max_days: int = Field(365, ge=1)
+
+
+class PkiSettings(_Section):
+    """Paths relative to the site directory."""
+
+    ca_cert: str = "pki/ca.pem"
+    ca_key: str = "pki/ca-key.pem"
+    server_cert: str = "pki/server.pem"
+    server_key: str = "pki/server-key.pem"
+    signing_key: str = "pki/signing-key.pem"
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8443, ge=0, le=65535)
+    public_url: str = ""
+
+
+class Settings(_Section):
+    """Everything ``pacsguard.toml`` can say; ``site`` is where it was loaded from."""
+
+    site: Path
+    name: str = "pacsguard site"
+    storage: StorageSettings = StorageSettings()
+    auth: AuthSettings = AuthSettings()
+    pki: PkiSettings = PkiSettings()
+    server: ServerSettings = ServerSettings()
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.url or f"sqlite:///{self.site / 'pacsguard.db'}"
+
+    def path(self, relative: str) -> Path:
+        """A site-relative path from the settings, made absolute."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.site / p
+
+
+# Environment overrides: PACSGUARD_STORAGE_URL=... sets [storage] url.
+_ENV_PREFIX = "PACSGUARD_"
+_ENV_KEYS = {"STORAGE_URL": ("storage", "url"), "SERVER_PORT": ("server", "port")}
+
+
+def resolve_site(site: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--site``, else ``$PACSGUARD_SITE``, else the current directory."""
+    env = os.environ if environ is None else environ
+    return Path(site or env.get("PACSGUARD_SITE") or ".").resolve()
+
+
+def load(site: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``pacsguard.toml`` in ``site``; raises ``ConfigError`` naming file, line and key."""
+    site = Path(site).resolve()
+    env = os.environ if environ is None else environ
+    path = site / SETTINGS_FILE
+    if not path.is_file():
+        raise ConfigError(Problem(path, "no pacsguard.toml here; create a site with 'pacsguard init DIR'"))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError(Problem(path, f"not valid TOML: {exc}", int(match.group(1)) if match else None)) from exc
+    for name, (section, key) in _ENV_KEYS.items():
+        if _ENV_PREFIX + name in env:
+            raw.setdefault(section, {})[key] = env[_ENV_PREFIX + name]
+    try:
+        return Settings.model_validate({**raw, "site": site})
+    except ValidationError as exc:
+        raise ConfigError([_toml_problem(path, text, item) for item in exc.errors()]) from exc
+
+
+def _toml_problem(path: Path, text: str, item: Any) -> Problem:
+    loc = [str(p) for p in item["loc"]]
+    message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+    return Problem(path, message, _toml_line(text, loc), ".".join(loc))
+
+
+def _toml_line(text: str, loc: list[str]) -> int | None:
+    """Best effort: the line of ``key =`` inside ``[section]`` (tomllib keeps no positions)."""
+    section, key = (".".join(loc[:-1]), loc[-1]) if len(loc) > 1 else ("", loc[0] if loc else "")
+    current = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = stripped.strip("[]").strip()
+            if current == ".".join(loc):
+                return number
+        elif current == section and re.match(rf"{re.escape(key)}\s*=", stripped):
+            return number
+    return None

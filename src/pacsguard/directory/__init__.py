@@ -1,0 +1,1 @@
+"""Principals, roles, assignments, delegations, sessions and authentication."""

@@ -1,0 +1,144 @@
+"""The exception tree. Every error pacsguard raises on purpose derives from one root.
+
+Denials are values (``Decision``), not exceptions; these are failures. Each edge (HTTP,
+DIMSE, CLI) turns them into a status in exactly one place.
+
+    PacsguardError
+    ├── ConfigError                 a site file is wrong (file, line, key, expected)
+    ├── StorageError                the database refused or is unreachable
+    ├── DirectoryError
+    │   ├── NotFound                no such principal, role, zone, assignment, session
+    │   ├── AlreadyExists
+    │   ├── AttestationRefused      assigning a role without the attestation right
+    │   └── DelegationRefused       re-delegation, subset violation, expired source
+    ├── AuthenticationError         (reason: a stable, auditable code)
+    │   ├── InvalidCredentials
+    │   ├── AccountLocked
+    │   ├── MfaError
+    │   ├── TokenError
+    │   └── CertificateError
+    ├── PolicyError
+    ├── AuditError
+    │   ├── AuditIntegrityError
+    │   └── AuditUnavailable
+    ├── ArchiveError
+    └── MonitorError
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class PacsguardError(Exception):
+    """Root of every error pacsguard raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a site file, located as precisely as the format allows."""
+
+    file: Path | str
+    message: str
+    line: int | None = None
+    key: str | None = None
+    expected: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else f"{self.file}"
+        key = f" [{self.key}]" if self.key else ""
+        expected = f" (expected {self.expected})" if self.expected else ""
+        return f"{where}{key}: {self.message}{expected}"
+
+
+class ConfigError(PacsguardError):
+    """A site file is malformed; carries every problem found, not only the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = problems if isinstance(problems, list) else [problems]
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StorageError(PacsguardError):
+    """The database refused an operation or cannot be reached."""
+
+
+class DirectoryError(PacsguardError):
+    """A directory operation was refused."""
+
+
+class NotFound(DirectoryError):
+    """No such principal, role, zone, assignment or session."""
+
+    exit_code = 2
+
+
+class AlreadyExists(DirectoryError):
+    """The principal, assignment or other entry exists already."""
+
+    exit_code = 2
+
+
+class AttestationRefused(DirectoryError):
+    """The assigner lacks the attestation right for that role in that zone."""
+
+
+class DelegationRefused(DirectoryError):
+    """The delegation is not allowed (re-delegation, wider than the source, expired)."""
+
+
+class AuthenticationError(PacsguardError):
+    """Authentication failed; ``reason`` is a stable code that goes into the audit log."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or reason)
+
+
+class InvalidCredentials(AuthenticationError):
+    """Unknown user or wrong password (deliberately indistinguishable)."""
+
+
+class AccountLocked(AuthenticationError):
+    """The account is locked, temporarily or by an officer."""
+
+
+class MfaError(AuthenticationError):
+    """A second factor was missing, wrong or replayed."""
+
+
+class TokenError(AuthenticationError):
+    """A session id, API token or JWT is invalid, expired or revoked."""
+
+
+class CertificateError(AuthenticationError):
+    """A client certificate does not chain to the site CA or maps to no device."""
+
+
+class PolicyError(PacsguardError):
+    """The decision point could not be built or used."""
+
+
+class AuditError(PacsguardError):
+    """The audit log failed."""
+
+
+class AuditIntegrityError(AuditError):
+    """The audit log does not verify: something was altered, removed or inserted."""
+
+
+class AuditUnavailable(AuditError):
+    """The audit log cannot take an event; callers that need a record must refuse."""
+
+
+class ArchiveError(PacsguardError):
+    """An upstream archive failed or answered something unusable."""
+
+
+class MonitorError(PacsguardError):
+    """The monitor could not load its rules or process events."""

@@ -1,0 +1,1 @@
+"""DICOMweb and DIMSE front ends, exports and share links."""

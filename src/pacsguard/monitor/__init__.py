@@ -1,0 +1,1 @@
+"""Real-time detection rules, alerts, incidents and containment."""

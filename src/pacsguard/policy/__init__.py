@@ -1,0 +1,1 @@
+"""The decision point: rule language, loader, compiled policies, explanations."""

@@ -1,0 +1,1 @@
+"""The security dashboard and the JSON API."""
