@@ -93,9 +93,7 @@ def test_fingerprint_is_sha256_of_der_in_lower_hex(ca: pki.CertificateAuthority)
     assert ca.fingerprint == ca.fingerprint.lower()
 
 
-def test_private_keys_are_written_0600_even_over_a_readable_file(
-    ca: pki.CertificateAuthority, tmp_path: Path
-) -> None:
+def test_private_keys_are_written_0600_even_over_a_readable_file(ca: pki.CertificateAuthority, tmp_path: Path) -> None:
     key_path = tmp_path / "pki" / "ca-key.pem"
     key_path.parent.mkdir()
     key_path.write_text("old")
