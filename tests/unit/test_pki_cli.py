@@ -118,6 +118,7 @@ def test_issue_refuses_to_overwrite_without_force(initialised: Path, capsys: pyt
         (["server", "web", "--ip", "10.0.0.x"], "not an IPv4 or IPv6"),
         (["server", "web", "--dns", "ärzte.example"], "A-label"),
         (["client", "alice", "--days", "0"], "--days"),
+        (["client", "x" * 70], "<= 64"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from pacsguard import config
 from pacsguard import pki as pki_files
@@ -34,23 +35,24 @@ def pki() -> None:
 def init(site: Path | None, force: bool, days: int) -> None:
     """Create the site CA, a server certificate for localhost/127.0.0.1 and the signing key."""
     settings = load_settings(site)
-    paths = _init_paths(settings.pki, settings)
+    paths = _init_paths(settings)
     existing = [p for p in paths.values() if p.exists()]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
         raise Refused(f"{names} exist already; pass --force to replace them (clients trusting the old CA will fail)")
     now = datetime.now(UTC)
-    ca = pki_files.create_ca(now, common_name=f"{settings.name} development CA", days=days)
+    site_name = settings.name.strip()[:40] or "pacsguard"  # a common name holds at most 64 characters
+    ca = pki_files.create_ca(now, common_name=f"{site_name} development CA", days=days)
     server = pki_files.issue_server(ca, now, days=min(days, 397))
     _write(lambda: ca.write(paths["ca_cert"], paths["ca_key"]))
     _write(lambda: server.write(paths["server_cert"], paths["server_key"]))
     _write(lambda: pki_files.make_signing_key(paths["signing_key"]))
-    console.print(f"CA certificate      {paths['ca_cert']} (the trust root to give clients)")
-    console.print(f"  fingerprint       [bold]{ca.fingerprint}[/]")
-    console.print(f"server certificate  {paths['server_cert']} (localhost, 127.0.0.1)")
-    console.print(f"  fingerprint       [bold]{server.fingerprint}[/]")
-    console.print(f"signing key         {paths['signing_key']} (Ed25519, mode 0600)")
-    console.print(f"private keys        {paths['ca_key']}, {paths['server_key']} (mode 0600)")
+    _say(f"CA certificate      {escape(str(paths['ca_cert']))} (the trust root to give clients)")
+    _say(f"  fingerprint       [bold]{ca.fingerprint}[/]")
+    _say(f"server certificate  {escape(str(paths['server_cert']))} (localhost, 127.0.0.1)")
+    _say(f"  fingerprint       [bold]{server.fingerprint}[/]")
+    _say(f"signing key         {escape(str(paths['signing_key']))} (Ed25519, mode 0600)")
+    _say(f"private keys        {escape(str(paths['ca_key']))}, {escape(str(paths['server_key']))} (mode 0600)")
 
 
 @pki.group()
@@ -99,9 +101,9 @@ def issue_client(site: Path | None, name: str, ae_title: str | None, days: int, 
     _save(settings, "clients", name, issued, force)
 
 
-def _init_paths(p: config.PkiSettings, settings: config.Settings) -> dict[str, Path]:
+def _init_paths(settings: config.Settings) -> dict[str, Path]:
     names = ("ca_cert", "ca_key", "server_cert", "server_key", "signing_key")
-    return {n: settings.path(getattr(p, n)) for n in names}
+    return {n: settings.path(getattr(settings.pki, n)) for n in names}
 
 
 def _save(settings: config.Settings, kind: str, name: str, issued: pki_files.IssuedCertificate, force: bool) -> None:
@@ -113,11 +115,16 @@ def _save(settings: config.Settings, kind: str, name: str, issued: pki_files.Iss
     if existing and not force:
         raise Refused(f"{', '.join(map(str, existing))} exist already; pass --force to replace them")
     _write(lambda: issued.write(cert_path, key_path))
-    console.print(f"certificate  {cert_path}")
-    console.print(f"private key  {key_path} (mode 0600)")
-    console.print(f"subject      {issued.cert.subject.rfc4514_string()}")
-    console.print(f"valid until  {issued.cert.not_valid_after_utc.isoformat()}")
-    console.print(f"fingerprint  [bold]{issued.fingerprint}[/]")
+    _say(f"certificate  {escape(str(cert_path))}")
+    _say(f"private key  {escape(str(key_path))} (mode 0600)")
+    _say(f"subject      {escape(issued.cert.subject.rfc4514_string())}")
+    _say(f"valid until  {issued.cert.not_valid_after_utc.isoformat()}")
+    _say(f"fingerprint  [bold]{issued.fingerprint}[/]")
+
+
+def _say(text: str) -> None:
+    # soft_wrap: paths and fingerprints must stay on one line to be copied.
+    console.print(text, soft_wrap=True)
 
 
 def _check_ips(values: Sequence[str]) -> tuple[str, ...]:
