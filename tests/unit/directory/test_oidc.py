@@ -224,6 +224,13 @@ def test_token_signed_by_another_key_with_a_known_kid_is_refused(verifier: OidcV
     assert _reason(verifier, _sign(impostor, _claims(clock.now())), clock.now()) == "bad_signature"
 
 
+def test_unknown_critical_header_extension_is_refused(
+    verifier: OidcVerifier, signers: dict[str, Signer], clock: FakeClock
+) -> None:
+    token = _sign(signers["ES256"], _claims(clock.now()), crit=["exp-policy"], **{"exp-policy": "strict"})
+    assert _reason(verifier, token, clock.now()) == "malformed"
+
+
 @pytest.mark.parametrize("token", ["", "abc", "a.b.c", "eyJhbGciOiJSUzI1NiJ9.%%%.sig"])
 def test_malformed_tokens(verifier: OidcVerifier, clock: FakeClock, token: str) -> None:
     assert _reason(verifier, token, clock.now()) == "malformed"
