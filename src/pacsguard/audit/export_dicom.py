@@ -199,7 +199,11 @@ def _query(root: ET.Element, event: AuditEvent) -> None:
     obj = ET.SubElement(
         root,
         "ParticipantObjectIdentification",
-        {"ParticipantObjectID": STUDY_ROOT_FIND, "ParticipantObjectTypeCode": "2", "ParticipantObjectTypeCodeRole": "3"},
+        {
+            "ParticipantObjectID": STUDY_ROOT_FIND,
+            "ParticipantObjectTypeCode": "2",
+            "ParticipantObjectTypeCodeRole": "3",
+        },
     )
     _code(obj, "ParticipantObjectIDTypeCode", IdType.SOP_CLASS_UID)
     ET.SubElement(obj, "ParticipantObjectQuery").text = _b64(text)
@@ -245,7 +249,7 @@ def dicom_message(event: AuditEvent, source: AuditSource | None = None) -> ET.El
 
 def to_dicom_xml(event: AuditEvent, source: AuditSource | None = None) -> bytes:
     """``event`` as one UTF-8 XML document on a single line (no declaration, no newlines)."""
-    raw = ET.tostring(dicom_message(event, source), encoding="utf-8", xml_declaration=False)
+    raw: bytes = ET.tostring(dicom_message(event, source), encoding="utf-8", xml_declaration=False)
     # Without indentation, line breaks occur only in text content, where a character
     # reference means the same; one line per message suits syslog and line-based files.
     return raw.replace(b"\n", b"&#10;").replace(b"\r", b"&#13;")

@@ -25,7 +25,7 @@ break_glass.granted break_glass.refused study.query study.read study.store study
 study.classify access.denied share.created share.opened share.revoked share.expired audit.log.used
 audit.head.signed alert.raised incident.opened incident.updated containment.account_locked
 containment.sessions_revoked containment.shares_expired containment.ip_blocked containment.mfa_reset
-containment.device_suspended containment.undone external.other""".split()
+containment.device_suspended containment.undone external.other""".split()  # noqa: SIM905
 
 _relaxng = etree.RelaxNG(etree.parse(str(SCHEMA)))
 
