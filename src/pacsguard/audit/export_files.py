@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -59,8 +60,19 @@ def event_to_json(event: AuditEvent) -> dict[str, Any]:
         "decision": None
         if d is None
         else {**_fields(d), "rule_ids": list(d.rule_ids), "delegation": list(d.delegation)},
-        "detail": dict(event.detail),
+        "detail": _finite(dict(event.detail)),
     }
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity; such floats (never stored by the log) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _fields(value: Actor | ObjectRef | DecisionRef) -> dict[str, Any]:

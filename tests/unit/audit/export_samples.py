@@ -56,7 +56,7 @@ ALL_TYPES = sorted(EVENT_MAPPINGS)
 _text = st.text(max_size=30)  # includes controls and lone surrogates
 _opt = st.none() | _text
 _json: st.SearchStrategy[JsonValue] = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
     max_leaves=8,
 )

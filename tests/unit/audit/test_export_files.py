@@ -96,3 +96,11 @@ def test_csv_survives_undecodable_text() -> None:
     write_csv([event], out)
     out.getvalue().encode("utf-8")
     assert "bad?" in out.getvalue()
+
+
+def test_non_finite_floats_do_not_stop_an_export() -> None:
+    event = AuditEvent(type="x", occurred_at=T0, detail={"a": float("inf"), "b": [float("nan")]})
+    out = io.StringIO()
+    write_jsonl([event], out)
+    (back,) = read_jsonl(io.StringIO(out.getvalue()))
+    assert back.detail == {"a": "inf", "b": ["nan"]}
