@@ -270,11 +270,17 @@ class SyslogForwarder:
 
     def close(self) -> None:
         """Close the connection (pending records stay spooled)."""
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            if isinstance(sock, ssl.SSLSocket):
+                sock.settimeout(1.0)
+                sock.unwrap()  # TLS close_notify, so the repository sees a clean end
+        except (OSError, ValueError):
+            pass  # the peer is gone already; closing is all that is left
+        finally:
+            sock.close()
 
 
 def _alive(sock: socket.socket) -> bool:
