@@ -16,13 +16,16 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from pacsguard.domain import Actor, AuditEvent, DecisionRef, ObjectRef, Outcome
 from pacsguard.errors import AuditExportError
 
 __all__ = [
     "CSV_COLUMNS",
+    "EventSource",
+    "JsonlEventSource",
     "event_from_json",
     "event_to_json",
     "read_jsonl",
@@ -30,6 +33,27 @@ __all__ = [
     "write_csv",
     "write_jsonl",
 ]
+
+
+class EventSource(Protocol):
+    """Where an export reads events from: the audit log, or a JSONL file it wrote."""
+
+    def iter_events(self, since: datetime | None, until: datetime | None) -> Iterator[AuditEvent]: ...
+
+
+class JsonlEventSource:
+    """Events from a JSONL export (``write_jsonl``), filtered by time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def iter_events(self, since: datetime | None, until: datetime | None) -> Iterator[AuditEvent]:
+        """The file's events within the bounds; raises ``AuditExportError`` naming file and line."""
+        try:
+            with self.path.open(encoding="utf-8", errors="surrogateescape") as f:
+                yield from within(read_jsonl(f, str(self.path)), since, until)
+        except OSError as exc:
+            raise AuditExportError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
 
 
 def within(events: Iterable[AuditEvent], since: datetime | None, until: datetime | None) -> Iterator[AuditEvent]:
