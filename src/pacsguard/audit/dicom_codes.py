@@ -15,6 +15,14 @@ as ``external.other``.
 
 No pacsguard event becomes an Order Record (110109) or a Procedure Record (110111):
 pacsguard never creates or changes orders or procedures.
+
+Extensions to A.5.3, as A.5 asks a conformance statement to list them:
+
+- Security Alerts about studies (break-glass, classification, denials, share links) also
+  name the patient (type 1, role 1) and the study (type 2, role 3, ID type 110180).
+- Every message carries ``EventOutcomeDescription`` with the pacsguard event type and seq.
+- A ``session.expired`` logout has pacsguard, not the user, as requestor (the logout timer
+  case that A.5.3.12 describes).
 """
 
 from __future__ import annotations
@@ -115,8 +123,10 @@ class ObjectKind(StrEnum):
     STUDY = "study"  # type 2 system object, role 3 report, ID type 110180
     QUERY = "query"  # type 2, role 3, ID type 110181 with ParticipantObjectQuery
     AUDIT_LOG = "audit_log"  # type 2, role 13 security resource, ID type 12 URI
-    USER = "user"  # type 1 person, role 11 security user entity, ID type 11
-    RESOURCE = "resource"  # type 2, role 13 security resource, ID type 12 URI
+    # Security Alert subjects (A.5.3.11): type 2, role 13, with an "Alert Description" detail.
+    USER = "user"  # ID type 12 URI: urn:pacsguard:principal:<target, else the actor>
+    RESOURCE = "resource"  # ID type 12 URI: detail "resource", else the zone, else the event
+    NODE = "node"  # ID type 110182 Node ID: detail "ip"/"device_id", else the actor's
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +218,9 @@ EVENT_MAPPINGS: dict[str, EventMapping] = {
     "containment.account_locked": _alert(_USER_ATTRS),
     "containment.sessions_revoked": _alert(_USER_ATTRS),
     "containment.shares_expired": _alert(_OBJECT_ATTRS, "U", *_SHARE),
-    "containment.ip_blocked": _alert(Type.NETWORK_CONFIGURATION, "U", ObjectKind.RESOURCE),
+    "containment.ip_blocked": _alert(Type.NETWORK_CONFIGURATION, "U", ObjectKind.NODE),
     "containment.mfa_reset": _alert(_USER_ATTRS),
-    "containment.device_suspended": _alert(Type.NODE_AUTHENTICATION, "U", ObjectKind.RESOURCE),
+    "containment.device_suspended": _alert(Type.NODE_AUTHENTICATION, "U", ObjectKind.NODE),
     "containment.undone": _private("containment.undone", _A.SECURITY_ALERT, ObjectKind.USER),
     "external.other": _private("external.other"),
 }

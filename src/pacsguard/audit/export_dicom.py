@@ -29,8 +29,12 @@ from pacsguard.audit.dicom_codes import (
 from pacsguard.domain import AuditEvent
 
 __all__ = [
+    "AUDIT_LOG_URI",
+    "NODE_REQUESTED",
     "STUDY_ROOT_FIND",
     "AuditSource",
+    "alert_description",
+    "alert_subject",
     "dicom_message",
     "to_dicom_xml",
     "xml_safe",
@@ -38,6 +42,8 @@ __all__ = [
 
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve - FIND (PS3.4)
 AUDIT_LOG_URI = "urn:pacsguard:audit-log"
+# Events pacsguard itself starts although a user is named (A.5.3.12: the logout timer).
+NODE_REQUESTED = frozenset({"session.expired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,10 @@ def _event_identification(root: ET.Element, event: AuditEvent, mapping: EventMap
     ET.SubElement(ident, "EventOutcomeDescription").text = _description(event)
 
 
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def _roles(mapping: EventMapping) -> tuple[Code | None, Code]:
     """RoleIDCodes of (the user, pacsguard) as the A.5.3 message asks for them."""
     eid = mapping.event_id
@@ -128,8 +138,9 @@ def _active_participants(root: ET.Element, event: AuditEvent, mapping: EventMapp
     actor = event.actor
     user_role, own_role = _roles(mapping)
     has_user = actor.principal_id is not None or actor.ip is not None
+    user_requests = has_user and event.type not in NODE_REQUESTED
     if has_user:
-        attrs = {"UserID": xml_safe(actor.principal_id or "unknown"), "UserIsRequestor": "true"}
+        attrs = {"UserID": xml_safe(actor.principal_id or "unknown"), "UserIsRequestor": _bool(user_requests)}
         if actor.ae_title:
             attrs["AlternativeUserID"] = xml_safe(f"AETITLES={actor.ae_title}")
         if actor.ip:
@@ -138,7 +149,7 @@ def _active_participants(root: ET.Element, event: AuditEvent, mapping: EventMapp
         user = ET.SubElement(root, "ActiveParticipant", attrs)
         if user_role is not None:
             _code(user, "RoleIDCode", user_role)
-    own = {"UserID": xml_safe(source.source_id), "UserIsRequestor": "false" if has_user else "true"}
+    own = {"UserID": xml_safe(source.source_id), "UserIsRequestor": _bool(not user_requests)}
     if source.host:
         own["NetworkAccessPointID"] = xml_safe(source.host)
         own["NetworkAccessPointTypeCode"] = "1"
@@ -154,7 +165,13 @@ def _audit_source(root: ET.Element, source: AuditSource) -> None:
 
 
 def _participant(
-    root: ET.Element, object_id: str, type_code: str, role: str, id_type: Code, name: str | None = None
+    root: ET.Element,
+    object_id: str,
+    type_code: str,
+    role: str,
+    id_type: Code,
+    name: str | None = None,
+    alert: str | None = None,
 ) -> ET.Element:
     obj = ET.SubElement(
         root,
@@ -168,6 +185,8 @@ def _participant(
     _code(obj, "ParticipantObjectIDTypeCode", id_type)
     # A.5.1 requires a name or a query; pacsguard holds no names, so the id stands in.
     ET.SubElement(obj, "ParticipantObjectName").text = xml_safe(name or object_id)
+    if alert is not None:
+        _detail(obj, "Alert Description", alert)  # mandatory for alert subjects (A.5.3.11)
     return obj
 
 
@@ -175,11 +194,11 @@ def _detail(obj: ET.Element, kind: str, value: str) -> None:
     ET.SubElement(obj, "ParticipantObjectDetail", {"type": kind, "value": _b64(value)})
 
 
-def _study(root: ET.Element, event: AuditEvent) -> None:
+def _study(root: ET.Element, event: AuditEvent, alert: str | None) -> None:
     o = event.objects
     if o.study_uid is None:
         return
-    obj = _participant(root, o.study_uid, "2", "3", IdType.STUDY_INSTANCE_UID)
+    obj = _participant(root, o.study_uid, "2", "3", IdType.STUDY_INSTANCE_UID, alert=alert)
     for kind, value in (("SeriesInstanceUID", o.series_uid), ("ShareLink", o.share_id)):
         if value is not None:
             _detail(obj, kind, value)
@@ -211,28 +230,50 @@ def _query(root: ET.Element, event: AuditEvent) -> None:
     _detail(obj, "QueryProtocol", protocol if isinstance(protocol, str) else "QIDO-RS")
 
 
-def _resource_id(event: AuditEvent) -> str:
-    resource = event.detail.get("resource")
-    if isinstance(resource, str) and resource:
-        return resource
-    return event.objects.zone or f"urn:pacsguard:{event.type}"
+def _detail_text(event: AuditEvent, *keys: str) -> str | None:
+    for key in keys:
+        value = event.detail.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def alert_subject(event: AuditEvent, kind: ObjectKind) -> tuple[str, Code, str] | None:
+    """(ID, ID type code, name) of a Security Alert subject of ``kind``, if the event names one."""
+    o, a = event.objects, event.actor
+    if kind is ObjectKind.USER:
+        who = o.target_principal or a.principal_id
+        return (f"urn:pacsguard:principal:{who}", IdType.URI, who) if who else None
+    if kind is ObjectKind.NODE:
+        node = _detail_text(event, "ip", "device_id") or a.ip or a.device_id
+        return (node, IdType.NODE_ID, node) if node else None
+    if kind is ObjectKind.RESOURCE:
+        resource = _detail_text(event, "resource") or o.zone or f"urn:pacsguard:{event.type}"
+        return resource, IdType.URI, resource
+    return None
+
+
+def alert_description(event: AuditEvent) -> str:
+    """The free-text "Alert Description" of a Security Alert (A.5.3.11)."""
+    reason = _detail_text(event, "reason", "description")
+    return f"{event.type} ({event.outcome.value})" + (f": {reason}" if reason else "")
 
 
 def _objects(root: ET.Element, event: AuditEvent, mapping: EventMapping) -> None:
     o = event.objects
+    alert = alert_description(event) if mapping.event_id is EventId.SECURITY_ALERT else None
     for kind in mapping.objects:
         if kind is ObjectKind.PATIENT and o.patient_id is not None:
             _participant(root, o.patient_id, "1", "1", IdType.PATIENT_NUMBER)
         elif kind is ObjectKind.STUDY:
-            _study(root, event)
+            _study(root, event, alert)
         elif kind is ObjectKind.QUERY:
             _query(root, event)
         elif kind is ObjectKind.AUDIT_LOG:
             _participant(root, AUDIT_LOG_URI, "2", "13", IdType.URI, "pacsguard audit log")
-        elif kind is ObjectKind.USER and o.target_principal is not None:
-            _participant(root, o.target_principal, "1", "11", IdType.USER_IDENTIFIER)
-        elif kind is ObjectKind.RESOURCE:
-            _participant(root, _resource_id(event), "2", "13", IdType.URI)
+        elif (subject := alert_subject(event, kind)) is not None:
+            object_id, id_type, name = subject
+            _participant(root, object_id, "2", "13", id_type, name, alert or alert_description(event))
 
 
 def dicom_message(event: AuditEvent, source: AuditSource | None = None) -> ET.Element:

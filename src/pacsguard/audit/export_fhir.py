@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import quote
 
 from pacsguard.audit.dicom_codes import Code, EventMapping, ObjectKind, mapping_for, outcome_indicator
-from pacsguard.audit.export_dicom import AUDIT_LOG_URI, STUDY_ROOT_FIND, AuditSource, xml_safe
+from pacsguard.audit.export_dicom import (
+    AUDIT_LOG_URI,
+    STUDY_ROOT_FIND,
+    AuditSource,
+    alert_description,
+    alert_subject,
+    xml_safe,
+)
 from pacsguard.domain import AuditEvent, Outcome
 
 __all__ = ["EVENT_TYPE_SYSTEM", "to_fhir", "to_fhir_json"]
@@ -134,8 +141,10 @@ def _entities(event: AuditEvent, mapping: EventMapping) -> list[dict[str, Any]]:
             found.append(_query_entity(event))
         elif kind is ObjectKind.AUDIT_LOG:
             found.append(_entity({"value": AUDIT_LOG_URI}, "2", "13"))
-        elif kind is ObjectKind.USER and o.target_principal and o.target_principal.strip():
-            found.append(_entity({"value": _clean(o.target_principal)}, "1", "11"))
+        elif (subject := alert_subject(event, kind)) is not None:
+            object_id, _, name = subject
+            alert = [_detail("Alert Description", alert_description(event))]
+            found.append(_entity({"value": _clean(object_id)}, "2", "13", name=_clean(name), detail=alert))
     return [e for e in found if e is not None]
 
 

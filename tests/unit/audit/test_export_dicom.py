@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -125,8 +126,6 @@ def test_query_carries_the_query_base64_under_the_sop_class() -> None:
     (query,) = doc.findall("ParticipantObjectIdentification")
     assert _codes(query, "ParticipantObjectIDTypeCode") == [("110181", "DCM")]
     assert query.get("ParticipantObjectTypeCodeRole") == "3"
-    import base64
-
     assert b"ModalitiesInStudy" in base64.b64decode(query.findtext("ParticipantObjectQuery") or "")
     user, own = doc.findall("ActiveParticipant")
     assert _codes(user, "RoleIDCode") == [("110153", "DCM")]
@@ -161,3 +160,28 @@ def test_hostile_values_still_give_one_valid_line(event: AuditEvent) -> None:
     xml = to_dicom_xml(event)
     assert b"\n" not in xml
     _valid(xml)
+
+
+def test_security_alert_subjects_carry_an_alert_description() -> None:
+    doc = _valid(to_dicom_xml(sample("account.locked", outcome=Outcome.SUCCESS)))
+    assert _codes(doc, "EventTypeCode") == [("110137", "DCM")]
+    (subject,) = doc.findall("ParticipantObjectIdentification")
+    assert subject.get("ParticipantObjectID") == "urn:pacsguard:principal:nurse.joy"
+    assert (subject.get("ParticipantObjectTypeCode"), subject.get("ParticipantObjectTypeCodeRole")) == ("2", "13")
+    assert _codes(subject, "ParticipantObjectIDTypeCode") == [("12", "RFC-3881")]
+    (detail,) = subject.findall("ParticipantObjectDetail")
+    assert detail.get("type") == "Alert Description"
+    assert base64.b64decode(detail.get("value") or "") == b"account.locked (success): routine"
+
+
+def test_blocked_ip_is_a_node_id_subject() -> None:
+    event = sample("containment.ip_blocked")
+    blocked = AuditEvent(type=event.type, occurred_at=event.occurred_at, detail={"ip": "203.0.113.9"}, seq=9)
+    (subject,) = _valid(to_dicom_xml(blocked)).findall("ParticipantObjectIdentification")
+    assert subject.get("ParticipantObjectID") == "203.0.113.9"
+    assert _codes(subject, "ParticipantObjectIDTypeCode") == [("110182", "DCM")]
+
+
+def test_session_expiry_is_requested_by_the_node() -> None:
+    user, own = _valid(to_dicom_xml(sample("session.expired"))).findall("ActiveParticipant")
+    assert (user.get("UserIsRequestor"), own.get("UserIsRequestor")) == ("false", "true")

@@ -81,3 +81,12 @@ def test_system_event_has_pacsguard_as_requestor_and_json_is_one_line() -> None:
 @given(events)
 def test_hostile_values_still_parse(event: AuditEvent) -> None:
     _parse(json.loads(to_fhir_json(event)))
+
+
+def test_security_alert_subject_has_the_alert_description() -> None:
+    parsed = _parse(to_fhir(sample("admin.role.grant")))
+    assert (parsed.type.code, [c.code for c in parsed.subtype][0]) == ("110113", "110136")
+    (subject,) = parsed.entity
+    assert subject.what.identifier.value == "urn:pacsguard:principal:nurse.joy"
+    assert (subject.type.code, subject.role.code) == ("2", "13")
+    assert subject.detail[0].type == "Alert Description"
