@@ -85,7 +85,7 @@ def test_hostile_values_still_parse(event: AuditEvent) -> None:
 
 def test_security_alert_subject_has_the_alert_description() -> None:
     parsed = _parse(to_fhir(sample("admin.role.grant")))
-    assert (parsed.type.code, [c.code for c in parsed.subtype][0]) == ("110113", "110136")
+    assert (parsed.type.code, parsed.subtype[0].code) == ("110113", "110136")
     (subject,) = parsed.entity
     assert subject.what.identifier.value == "urn:pacsguard:principal:nurse.joy"
     assert (subject.type.code, subject.role.code) == ("2", "13")
