@@ -33,7 +33,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from pacsguard.audit.export_dicom import AuditSource, to_dicom_xml, xml_safe
-from pacsguard.audit.syslog_spool import Spool, SpoolStatus
+from pacsguard.audit.syslog_spool import Spool, SpoolEntry, SpoolStatus
 from pacsguard.clock import Clock
 from pacsguard.domain import AuditEvent, Outcome
 from pacsguard.errors import AuditTransportError
@@ -165,7 +165,8 @@ class SyslogForwarder:
         self._failures = 0
         self._not_before: datetime | None = None
         self.last_error: str | None = None
-        self._lock = threading.Lock()
+        self._spool_lock = threading.Lock()  # the spool's files and counters
+        self._send_lock = threading.Lock()  # one delivery (and one connection) at a time
 
     def _tls_connector(self, site: Path) -> Connector:
         s = self.settings
@@ -192,47 +193,71 @@ class SyslogForwarder:
     def emit(self, event: AuditEvent) -> None:
         """Spool a stored event (``seq`` set); replays of spooled seqs are ignored.
 
+        At the spool's cap the oldest undelivered records are dropped (and counted).
         Raises ``AuditTransportError`` if the event has no seq or cannot be spooled.
         """
+        framed = self._framed(event)
+        with self._spool_lock:
+            self.spool.append(self._seq(event), framed)
+
+    def _seq(self, event: AuditEvent) -> int:
         if event.seq is None:
             raise AuditTransportError(f"event {event.type!r} has no seq: forward events after the log stored them")
-        record = syslog_record(
-            event,
-            hostname=self.hostname,
-            app_name=self.settings.app_name,
-            sd_id=self.settings.sd_id,
-            source=self.source,
+        return event.seq
+
+    def _framed(self, event: AuditEvent) -> bytes:
+        s = self.settings
+        return frame(
+            syslog_record(event, hostname=self.hostname, app_name=s.app_name, sd_id=s.sd_id, source=self.source)
         )
-        with self._lock:
-            self.spool.append(event.seq, frame(record))
 
     def pull(self, log: SeqEventSource, limit: int = 1000) -> int:
-        """Spool the log's events after the last spooled seq; returns how many were taken."""
+        """Spool the log's events after the last spooled seq; returns how many were taken.
+
+        Pulling never drops anything: when the spool is full it stops, and the events
+        stay in the log until delivery makes room.
+        """
         taken = 0
         for event in log.events_after(self.spool.last_spooled, limit):
-            self.emit(event)
+            framed = self._framed(event)
+            with self._spool_lock:
+                if not self.spool.has_room(len(framed)):
+                    break
+                self.spool.append(self._seq(event), framed)
             taken += 1
         return taken
 
     # -- delivering -------------------------------------------------------------------
 
     def deliver(self) -> DeliveryReport:
-        """Send what is pending, oldest first, unless backing off. Never raises on network errors."""
-        with self._lock:
+        """Send what is pending, oldest first, unless backing off. Never raises on network errors.
+
+        Only one delivery runs at a time; ``emit`` is never held up by the network.
+        """
+        with self._send_lock:
             now = self.clock.now()
             if self._not_before is not None and now < self._not_before:
-                return DeliveryReport(0, len(self.spool.pending()), self.last_error, self._not_before)
+                return DeliveryReport(0, self._pending_count(), self.last_error, self._not_before)
             sent = 0
             try:
-                while batch := self.spool.pending(self.settings.batch):
+                while batch := self._next_batch():
                     sock = self._connection()
                     sock.sendall(b"".join(e.frame for e in batch))
-                    self.spool.mark_sent(batch[-1].seq)
+                    with self._spool_lock:
+                        self.spool.mark_sent(batch[-1].seq)
                     sent += len(batch)
             except (OSError, AuditTransportError) as exc:
                 return self._failed(exc, sent, now)
             self._failures, self._not_before, self.last_error = 0, None, None
             return DeliveryReport(sent, 0)
+
+    def _next_batch(self) -> list[SpoolEntry]:
+        with self._spool_lock:
+            return self.spool.pending(self.settings.batch)
+
+    def _pending_count(self) -> int:
+        with self._spool_lock:
+            return len(self.spool.pending())
 
     def _failed(self, exc: Exception, sent: int, now: datetime) -> DeliveryReport:
         self.close()
@@ -240,7 +265,7 @@ class SyslogForwarder:
         self._failures += 1
         self._not_before = now + timedelta(seconds=delay)
         self.last_error = f"{type(exc).__name__}: {exc}"
-        return DeliveryReport(sent, len(self.spool.pending()), self.last_error, self._not_before)
+        return DeliveryReport(sent, self._pending_count(), self.last_error, self._not_before)
 
     def _connection(self) -> socket.socket:
         if self._sock is not None and not _alive(self._sock):
@@ -266,7 +291,8 @@ class SyslogForwarder:
 
     def status(self) -> SpoolStatus:
         """Spool counts: last seq sent, pending, dropped."""
-        return self.spool.status()
+        with self._spool_lock:
+            return self.spool.status()
 
     def close(self) -> None:
         """Close the connection (pending records stay spooled)."""

@@ -115,6 +115,10 @@ class Spool:
     def _size(self) -> int:
         return sum(p.stat().st_size for p in self._segments())
 
+    def has_room(self, frame_bytes: int) -> bool:
+        """Whether a record of ``frame_bytes`` fits without dropping anything."""
+        return self._size() + _HEADER.size + frame_bytes <= self.max_bytes
+
     def append(self, seq: int, frame: bytes) -> bool:
         """Spool one record durably; ``False`` if ``seq`` was spooled already (a replay).
 

@@ -165,3 +165,14 @@ def test_pull_spools_only_new_events_and_resumes_after_restart(tmp_path: Path, c
     again = SyslogForwarder(settings, site=tmp_path, clock=clock, connector=_refused)
     assert again.pull(log) == 1
     assert [e.seq for e in again.spool.pending()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_pull_stops_at_a_full_spool_instead_of_dropping(tmp_path: Path, clock: FakeClock) -> None:
+    log = ListLog([sample("study.read", seq) for seq in range(1, 40)])
+    settings = SyslogSettings(host="127.0.0.1", spool_max_bytes=8192)
+    fwd = SyslogForwarder(settings, site=tmp_path, clock=clock, connector=_refused)
+    taken = fwd.pull(log)
+    assert 0 < taken < 39
+    status = fwd.status()
+    assert (status.dropped, status.pending, status.last_spooled) == (0, taken, taken)
+    assert fwd.pull(log) == 0  # still full: the rest waits in the log
