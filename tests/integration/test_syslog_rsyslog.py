@@ -35,7 +35,36 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
+def _issue(
+    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, usage: x509.ObjectIdentifier, directory: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+    stem = "cert" if usage == ExtendedKeyUsageOID.SERVER_AUTH else "client"
+    (directory / f"{stem}.pem").write_bytes(
+        builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
+    (directory / f"{stem}-key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
 def _make_pki(directory: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate for pacsguard."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -49,24 +78,9 @@ def _make_pki(directory: Path) -> None:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
     (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    _issue(ca, ca_key, "127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH, directory)
+    _issue(ca, ca_key, "pacsguard", ExtendedKeyUsageOID.CLIENT_AUTH, directory)
 
 
 def _free_port() -> int:
@@ -81,6 +95,7 @@ class Rsyslog:
 
     directory: Path
     port: int
+    auth_mode: str = "anon"  # or "x509/certvalid": clients must present a certificate of the CA
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,9 +113,9 @@ global(
   defaultNetstreamDriver="gtls"
   defaultNetstreamDriverCAFile="{d / "ca.pem"}"
   defaultNetstreamDriverCertFile="{d / "cert.pem"}"
-  defaultNetstreamDriverKeyFile="{d / "key.pem"}"
+  defaultNetstreamDriverKeyFile="{d / "cert-key.pem"}"
 )
-module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
+module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="{self.auth_mode}")
 input(type="imtcp" port="{self.port}" address="127.0.0.1")
 template(name="received" type="string" string="%msgid% %structured-data% %rawmsg%\\n")
 action(type="omfile" file="{self.output}" template="received")
@@ -162,13 +177,20 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
         server.stop()
 
 
-def _forwarder(rsyslog: Rsyslog, tmp_path: Path, clock: FakeClock) -> SyslogForwarder:
+def _forwarder(
+    rsyslog: Rsyslog, tmp_path: Path, clock: FakeClock, client_cert: bool = False, expect_refusal: bool = False
+) -> SyslogForwarder:
+    d = rsyslog.directory
     settings = SyslogSettings(
         host="127.0.0.1",
         port=rsyslog.port,
-        ca_file=str(rsyslog.directory / "ca.pem"),
+        ca_file=str(d / "ca.pem"),
+        client_cert=str(d / "client.pem") if client_cert else None,
+        client_key=str(d / "client-key.pem") if client_cert else None,
         spool_dir="spool",
         retry_initial=1,
+        # Waiting for a refusal: it ends the wait at once, so the refused case can wait long.
+        confirm_seconds=DEADLINE if expect_refusal else 0.2,
     )
     return SyslogForwarder(settings, site=tmp_path, clock=clock)
 
@@ -228,3 +250,27 @@ def timedelta_seconds(seconds: float) -> dt.timedelta:
 
 def _seq(line: str) -> int:
     return int(line.split('seq="', 1)[1].split('"', 1)[0])
+
+
+def test_mutual_tls_with_a_client_certificate(rsyslog: Rsyslog, tmp_path: Path, clock: FakeClock) -> None:
+    rsyslog.auth_mode = "x509/certvalid"  # rsyslog refuses clients without a certificate of the CA
+    rsyslog.start()
+    fwd = _forwarder(rsyslog, tmp_path, clock, client_cert=True)
+    fwd.emit(sample("audit.log.used", 1))
+    assert fwd.deliver().sent == 1
+    fwd.close()
+    (line,) = rsyslog.wait_for_lines(1)
+    assert line.startswith('audit.log.used [pacsguard@32473 seq="1"')
+    assert 'csd-code="110101"' in line
+
+
+def test_a_refused_client_is_not_counted_as_delivered(rsyslog: Rsyslog, tmp_path: Path, clock: FakeClock) -> None:
+    rsyslog.auth_mode = "x509/certvalid"
+    rsyslog.start()
+    fwd = _forwarder(rsyslog, tmp_path, clock, client_cert=False, expect_refusal=True)
+    fwd.emit(sample("study.read", 1))
+    report = fwd.deliver()
+    assert (report.sent, report.pending) == (0, 1)
+    assert report.error is not None
+    assert "client certificate" in report.error or "SSL" in report.error
+    assert fwd.status().sent == 0

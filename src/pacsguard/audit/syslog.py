@@ -13,7 +13,10 @@ resuming after a restart from the durable cursor.
 
 RFC 5425 has no application-level acknowledgement: a record counts as sent once TLS has
 taken it. A connection that breaks just after a write can lose the records in flight;
-the forwarder checks the connection before each batch to keep that window small.
+the forwarder checks the connection before each batch to keep that window small. On a
+new connection it also waits up to ``confirm_seconds`` after the first write, because
+under TLS 1.3 a repository refuses a client certificate only after the handshake: a
+refused connection must not advance the cursor.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class SyslogSettings(BaseModel):
     retry_initial: float = Field(1.0, gt=0)
     retry_max: float = Field(300.0, gt=0)
     batch: int = Field(200, ge=1)
+    confirm_seconds: float = Field(0.5, ge=0)  # wait for a refusal after a new connection's first write
 
 
 class SeqEventSource(Protocol):
@@ -241,8 +245,13 @@ class SyslogForwarder:
             sent = 0
             try:
                 while batch := self._next_batch():
-                    sock = self._connection()
+                    sock, fresh = self._connection()
                     sock.sendall(b"".join(e.frame for e in batch))
+                    if fresh and not _confirmed(sock, self.settings.confirm_seconds):
+                        raise AuditTransportError(
+                            "the repository closed the connection after the handshake "
+                            "(does it accept our client certificate?)"
+                        )
                     with self._spool_lock:
                         self.spool.mark_sent(batch[-1].seq)
                     sent += len(batch)
@@ -267,12 +276,14 @@ class SyslogForwarder:
         self.last_error = f"{type(exc).__name__}: {exc}"
         return DeliveryReport(sent, self._pending_count(), self.last_error, self._not_before)
 
-    def _connection(self) -> socket.socket:
+    def _connection(self) -> tuple[socket.socket, bool]:
+        """The open connection, or a new one (then ``True``)."""
         if self._sock is not None and not _alive(self._sock):
             self.close()
-        if self._sock is None:
-            self._sock = self._connect()
-        return self._sock
+        if self._sock is not None:
+            return self._sock, False
+        self._sock = self._connect()
+        return self._sock, True
 
     def run_once(self, log: SeqEventSource | None = None) -> float:
         """Pull (if given a log) and deliver once; returns seconds to wait before the next round."""
@@ -307,6 +318,17 @@ class SyslogForwarder:
             pass  # the peer is gone already; closing is all that is left
         finally:
             sock.close()
+
+
+def _confirmed(sock: socket.socket, seconds: float) -> bool:
+    """After the first write on a new connection: did the peer keep it open?
+
+    With TLS 1.3 a server checks the client certificate after the client has finished
+    the handshake, so a refusal arrives only after our first write. Waiting up to
+    ``seconds`` for it keeps a refused connection from counting records as sent.
+    """
+    readable, _, _ = select.select([sock], [], [], seconds)
+    return not readable or _alive(sock)
 
 
 def _alive(sock: socket.socket) -> bool:
