@@ -8,8 +8,8 @@ CID 404 Audit Participant Object ID Type Code) and of the PS3.15 A.5.1.2 value s
 
 Events with no DICOM equivalent (``dicom_equivalent=False``) are still exported: as a
 Security Alert (110113) or an Application Activity (110100) whose EventTypeCode is
-pacsguard's own, in the private coding scheme ``99PACSGUARD`` (PS3.16 8.2: designators
-beginning with "99" are private) with the dotted event type as the code value. An event
+pacsguard's own, in the private coding scheme ``99PACSGUARD`` (PS3.3 8.2: coding scheme
+designators beginning with "99" are private) with the dotted event type as the code value. An event
 type that is not in the table at all (say, a newer component's) is exported the same way
 as ``external.other``.
 

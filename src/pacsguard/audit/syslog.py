@@ -75,6 +75,7 @@ class SyslogSettings(BaseModel):
     spool_max_bytes: int = Field(64 << 20, ge=4096)
     app_name: str = Field("pacsguard", pattern=r"^[!-~]{1,48}$")
     sd_id: str = Field("pacsguard@32473", pattern=r"^[!#-<>-\\^-~]{1,32}$")
+    msgid: str | None = Field(None, pattern=r"^[!-~]{1,32}$")  # fixed MSGID (e.g. IHE+RFC-3881); default: event type
     hostname: str | None = None
     connect_timeout: float = Field(10.0, gt=0)
     retry_initial: float = Field(1.0, gt=0)
@@ -116,6 +117,7 @@ def syslog_record(
     sd_id: str = "pacsguard@32473",
     source: AuditSource | None = None,
     procid: str | None = None,
+    msgid: str | None = None,
 ) -> bytes:
     """``event`` as one RFC 5424 SYSLOG-MSG (no framing). Never raises on odd values."""
     pri = FACILITY_AUTH * 8 + _SEVERITY[event.outcome]
@@ -131,7 +133,7 @@ def syslog_record(
             _ascii_field(hostname, 255),
             _ascii_field(app_name, 48),
             _ascii_field(procid or str(os.getpid()), 128),
-            _ascii_field(event.type, 32),
+            _ascii_field(msgid or event.type, 32),
             f"[{sd_id} {params}]",
         )
     )

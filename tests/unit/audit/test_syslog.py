@@ -176,3 +176,11 @@ def test_pull_stops_at_a_full_spool_instead_of_dropping(tmp_path: Path, clock: F
     status = fwd.status()
     assert (status.dropped, status.pending, status.last_spooled) == (0, taken, taken)
     assert fwd.pull(log) == 0  # still full: the rest waits in the log
+
+
+def test_a_fixed_msgid_can_be_configured() -> None:
+    m = HEADER.match(syslog_record(sample("study.read", seq=1), hostname="h", msgid="IHE+RFC-3881"))
+    assert m is not None
+    assert m["msgid"] == b"IHE+RFC-3881"
+    with pytest.raises(ValueError, match="msgid"):
+        SyslogSettings(host="h", msgid="has space")
