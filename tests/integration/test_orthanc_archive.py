@@ -1,0 +1,145 @@
+"""The DICOMweb adapter against a real Orthanc 1.10 with the DICOMweb plugin."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import TypeVar
+
+import pytest
+
+from pacsguard.archives import DicomWebArchive, Level, QidoQuery
+from pacsguard.archives.parts import split_related
+from pacsguard.errors import ArchiveNotFound, ArchiveQueryError, ArchiveUnavailable
+from tests.dicomfiles import SyntheticStudy, make_study
+from tests.orthanc import OrthancServer
+from tests.postgres import free_port
+
+T = TypeVar("T")
+PUBLIC = "https://gateway.example:8443"
+
+
+def run(make: Callable[[DicomWebArchive], Awaitable[T]], orthanc: OrthancServer) -> T:
+    async def main() -> T:
+        archive = DicomWebArchive(orthanc.dicomweb_url, name="zone-a", public_url=PUBLIC, admin_url=orthanc.url)
+        try:
+            return await make(archive)
+        finally:
+            await archive.aclose()
+
+    return asyncio.run(main())
+
+
+def store(orthanc: OrthancServer, *studies: SyntheticStudy) -> None:
+    async def go(archive: DicomWebArchive) -> None:
+        for study in studies:
+            result = await archive.store(study.instances)
+            assert result.ok, result.failed
+
+    run(go, orthanc)
+
+
+def q(raw: str, level: Level = Level.STUDY) -> QidoQuery:
+    return QidoQuery.parse(raw, level)
+
+
+def test_stow_lands_and_counts_are_checked(orthanc: OrthancServer) -> None:
+    study = make_study(series=2, instances_per_series=3)
+    broken = study.instances[0][:200]
+    result = run(lambda a: a.store([*study.instances, broken, b"not dicom"]), orthanc)
+    assert len(result.stored) == 6
+    assert {s.sop_instance_uid for s in result.stored} == set(study.sop_uids)
+    assert [f.index for f in result.failed] == [6, 7]
+    assert result.study_uids() == [study.study_uid]
+    found = run(lambda a: a.search_instances(study.study_uid, None, q("", Level.INSTANCE)), orthanc)
+    assert len(found) == 6
+
+
+def test_qido_by_patient_id_and_name_with_caret_and_wildcards(orthanc: OrthancServer) -> None:
+    maria = make_study(patient_id="AB-1", patient_name="Fischer^Maria Anna")
+    other = make_study(patient_id="CD-2", patient_name="Weber^Hans", study_date=date(2020, 1, 2), modality="MR")
+    store(orthanc, maria, other)
+
+    def uids(raw: str) -> list[str]:
+        found = run(lambda a: a.search_studies(q(raw)), orthanc)
+        return sorted(item["0020000D"]["Value"][0] for item in found)
+
+    assert uids("PatientID=AB-1") == [maria.study_uid]
+    assert uids("PatientID=AB%2A") == [maria.study_uid]  # encoded by the client, decoded and re-sent raw
+    assert uids("PatientName=Fischer%5EMaria%20Anna") == [maria.study_uid]
+    assert uids("PatientName=Fisch*") == [maria.study_uid]
+    assert uids("PatientName=W?ber^*") == [other.study_uid]
+    assert uids("StudyDate=20240101-") == [maria.study_uid]
+    assert uids("StudyDate=-20201231&ModalitiesInStudy=MR") == [other.study_uid]
+    assert uids(f"StudyInstanceUID={other.study_uid}") == [other.study_uid]
+    assert uids("limit=1") != uids("limit=1&offset=1")
+    assert len(uids("limit=0")) == 2
+
+
+def test_retrieve_is_byte_identical_and_urls_point_at_the_gateway(orthanc: OrthancServer) -> None:
+    study = make_study(series=2, instances_per_series=2, rows=64, columns=64)
+    store(orthanc, study)
+
+    async def go(archive: DicomWebArchive) -> tuple[str, bytes, bytes, str]:
+        async with await archive.retrieve_study(study.study_uid) as whole:
+            body = b"".join([chunk async for chunk in whole])
+            content_type = whole.content_type
+        one = await archive.retrieve_instance(study.study_uid, study.series_uids[1], study.sop_uids[3])
+        single = await one.read()
+        found = await archive.search_studies(q(f"StudyInstanceUID={study.study_uid}"))
+        return content_type, body, single, found[0]["00081190"]["Value"][0]
+
+    content_type, body, single, retrieve_url = run(go, orthanc)
+    payloads = sorted(p for _, p in split_related(body, content_type))
+    assert payloads == sorted(study.instances)
+    assert [p for _, p in split_related(single, content_type_of(single))] == [study.instances[3]]
+    assert retrieve_url.startswith(PUBLIC + "/")
+
+
+def content_type_of(body: bytes) -> str:
+    boundary = body.split(b"\r\n", 1)[0][2:].decode()
+    return f"multipart/related; boundary={boundary}"
+
+
+def test_metadata_and_series_search(orthanc: OrthancServer) -> None:
+    study = make_study(series=2, instances_per_series=2)
+    store(orthanc, study)
+    meta = run(lambda a: a.metadata(study.study_uid), orthanc)
+    assert sorted(m["00080018"]["Value"][0] for m in meta) == sorted(study.sop_uids)
+    series_meta = run(lambda a: a.metadata(study.study_uid, study.series_uids[0]), orthanc)
+    assert len(series_meta) == 2
+    series = run(lambda a: a.search_series(study.study_uid, q("Modality=CT", Level.SERIES)), orthanc)
+    assert sorted(s["0020000E"]["Value"][0] for s in series) == sorted(study.series_uids)
+
+
+def test_delete_and_unknown_study(orthanc: OrthancServer) -> None:
+    study = make_study()
+    store(orthanc, study)
+    run(lambda a: a.delete(study.study_uid), orthanc)
+    assert run(lambda a: a.search_studies(q("")), orthanc) == []
+    with pytest.raises(ArchiveNotFound):
+        run(lambda a: a.delete(study.study_uid), orthanc)
+    with pytest.raises(ArchiveNotFound):
+        run(lambda a: a.retrieve_study(study.study_uid), orthanc)
+    with pytest.raises(ArchiveNotFound):
+        run(lambda a: a.metadata(study.study_uid), orthanc)
+    with pytest.raises(ArchiveQueryError) as caught:
+        run(lambda a: a.retrieve_study("1.2.3/../../studies"), orthanc)
+    assert caught.value.key == "StudyInstanceUID"
+
+
+def test_an_archive_that_is_down_is_unavailable() -> None:
+    async def go() -> None:
+        archive = DicomWebArchive(f"http://127.0.0.1:{free_port()}/dicom-web", name="down", timeout=2)
+        try:
+            with pytest.raises(ArchiveUnavailable, match="'down'.*cannot be reached"):
+                await archive.search_studies(QidoQuery())
+            with pytest.raises(ArchiveUnavailable):
+                await archive.retrieve_study("1.2.3")
+            with pytest.raises(ArchiveUnavailable):
+                await archive.store(make_study().instances)
+        finally:
+            await archive.aclose()
+
+    asyncio.run(go())
