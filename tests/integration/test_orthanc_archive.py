@@ -46,11 +46,17 @@ def q(raw: str, level: Level = Level.STUDY) -> QidoQuery:
 
 def test_stow_lands_and_counts_are_checked(orthanc: OrthancServer) -> None:
     study = make_study(series=2, instances_per_series=3)
-    broken = study.instances[0][:200]
-    result = run(lambda a: a.store([*study.instances, broken, b"not dicom"]), orthanc)
+    broken = study.instances[0][:-100]
+    refused = run(lambda a: a.store([*study.instances, broken, b"not dicom"]), orthanc)
+    assert refused.stored == ()
+    assert [f.index for f in refused.failed] == list(range(8))
+    assert "truncated" in refused.failed[6].reason
+    assert "not a DICOM" in refused.failed[7].reason
+    assert run(lambda a: a.search_studies(q("")), orthanc) == []
+    result = run(lambda a: a.store(study.instances), orthanc)
     assert len(result.stored) == 6
     assert {s.sop_instance_uid for s in result.stored} == set(study.sop_uids)
-    assert [f.index for f in result.failed] == [6, 7]
+    assert result.failed == ()
     assert result.study_uids() == [study.study_uid]
     found = run(lambda a: a.search_instances(study.study_uid, None, q("", Level.INSTANCE)), orthanc)
     assert len(found) == 6

@@ -11,6 +11,7 @@ from pacsguard.archives.base import (
     StoreResult,
 )
 from pacsguard.archives.dicomweb import DicomWebArchive
+from pacsguard.archives.embedded import EmbeddedArchive
 from pacsguard.archives.query import DateRange, Level, QidoQuery, is_valid_uid
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DateRange",
     "DicomJson",
     "DicomWebArchive",
+    "EmbeddedArchive",
     "InstanceInfo",
     "Level",
     "QidoQuery",

@@ -140,8 +140,9 @@ class DicomWebArchive:
 
     # --- STOW-RS and deletion ------------------------------------------------------------
     async def store(self, parts: list[bytes]) -> StoreResult:
-        """STOW-RS; each part is checked locally first, then the archive's answer is
-        matched to every part sent. Raises ``ArchiveUnavailable``."""
+        """STOW-RS. Each part is checked locally first: a request with any part that is not
+        a valid DICOM instance sends nothing. The archive's answer is then matched to
+        every part sent, so a part it skipped is a failure. Raises ``ArchiveUnavailable``."""
         infos: list[tuple[int, InstanceInfo]] = []
         failed: list[StoreFailure] = []
         for index, data in enumerate(parts):
@@ -149,8 +150,12 @@ class DicomWebArchive:
                 infos.append((index, inspect_part(data)))
             except PartRefused as exc:
                 failed.append(StoreFailure(index, exc.reason))
+        if failed:
+            failed += [StoreFailure(i, "not stored: another part of the request was refused", info.sop_instance_uid)
+                       for i, info in infos]  # fmt: skip
+            return StoreResult((), tuple(sorted(failed, key=lambda f: f.index)))
         if not infos:
-            return StoreResult((), tuple(failed))
+            return StoreResult((), ())
         boundary = secrets.token_hex(16)
         body = join_related([parts[i] for i, _ in infos], boundary)
         content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'

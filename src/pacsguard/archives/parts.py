@@ -14,10 +14,14 @@ import warnings
 from datetime import date
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from pacsguard.archives.base import InstanceInfo
 from pacsguard.archives.query import is_valid_uid
+
+UNDEFINED = 0xFFFFFFFF
 
 __all__ = ["PartRefused", "inspect_part", "join_related", "related_boundary", "split_related"]
 
@@ -36,8 +40,10 @@ def inspect_part(data: bytes) -> InstanceInfo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = dcmread(io.BytesIO(data), force=False)
-            ds.decode()
-            elements = list(ds)  # parses every element: a truncated value fails here
+            _check_lengths(ds)
+            elements = list(ds)  # converts every element: a malformed value fails here
+    except PartRefused:
+        raise
     except InvalidDicomError:
         raise PartRefused("not a DICOM Part-10 file (no DICM preamble)") from None
     except Exception as exc:  # pydicom raises many types for broken input
@@ -66,6 +72,27 @@ def inspect_part(data: bytes) -> InstanceInfo:
         transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", "")),
         size=len(data),
     )
+
+
+def _check_lengths(ds: Dataset) -> None:
+    """pydicom accepts a file cut short; refuse a value shorter than its declared length,
+    and an image whose native pixel data is missing or of the wrong size."""
+    for tag in ds.keys():  # noqa: SIM118 - get_item needs the raw, unconverted element
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.value is not None and raw.length != UNDEFINED:
+            if len(raw.value) != raw.length:
+                raise PartRefused(f"truncated DICOM file: element {tag} is cut short")
+    if "Rows" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    if "PixelData" not in ds:
+        raise PartRefused("truncated DICOM file: an image without pixel data")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.BitsAllocated)
+    count = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames
+    expected = (count * bits + 7) // 8
+    actual = ds.get_item("PixelData").length if isinstance(ds.get_item("PixelData"), RawDataElement) else len(ds.PixelData)
+    if actual not in (expected, expected + 1):
+        raise PartRefused(f"pixel data holds {actual} bytes where the image needs {expected}")
 
 
 def _date(text: str) -> date | None:

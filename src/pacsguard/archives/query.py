@@ -152,6 +152,10 @@ class QidoQuery:
             raise ArchiveQueryError("offset", "must not be negative")
         for name in self.includefield:
             _check_field(name)
+        for key, value in (("Modality", self.modality), ("SeriesInstanceUID", self.series_uids),
+                           ("SOPInstanceUID", self.sop_uids), ("ModalitiesInStudy", self.modalities)):  # fmt: skip
+            if value and self.level not in _KEYS[key]:
+                raise ArchiveQueryError(key, f"not a search key at {self.level} level")
 
     @classmethod
     def parse(cls, raw: str | Iterable[tuple[str, str]], level: Level = Level.STUDY) -> QidoQuery:
