@@ -10,13 +10,23 @@ from pacsguard.archives.base import (
     StoreFailure,
     StoreResult,
 )
+from pacsguard.archives.catalogue import (
+    CatalogueEntry,
+    SensitivityRule,
+    StudyCatalogue,
+    ZoneRules,
+    load_sensitivity_rules,
+)
 from pacsguard.archives.dicomweb import DicomWebArchive
 from pacsguard.archives.embedded import EmbeddedArchive
 from pacsguard.archives.query import DateRange, Level, QidoQuery, is_valid_uid
+from pacsguard.archives.sealing import load_site_key
+from pacsguard.archives.sync import SyncReport, sync
 
 __all__ = [
     "DICOM_ACCEPT",
     "Archive",
+    "CatalogueEntry",
     "DateRange",
     "DicomJson",
     "DicomWebArchive",
@@ -25,7 +35,14 @@ __all__ = [
     "Level",
     "QidoQuery",
     "Retrieved",
+    "SensitivityRule",
     "StoreFailure",
     "StoreResult",
+    "StudyCatalogue",
+    "SyncReport",
+    "ZoneRules",
     "is_valid_uid",
+    "load_sensitivity_rules",
+    "load_site_key",
+    "sync",
 ]
