@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from pacsguard.archives import DicomWebArchive, Level, QidoQuery
+from pacsguard.archives import DicomWebArchive, Level, QidoQuery, StudyCatalogue, SyncReport, sync
 from pacsguard.archives.parts import split_related
+from pacsguard.cli import main
+from pacsguard.clock import FakeClock
+from pacsguard.domain import RecordingSink
 from pacsguard.errors import ArchiveNotFound, ArchiveQueryError, ArchiveUnavailable
+from pacsguard.storage import make_engine, migrate
 from tests.dicomfiles import SyntheticStudy, make_study
 from tests.orthanc import OrthancServer
 from tests.postgres import free_port
@@ -149,3 +154,34 @@ def test_an_archive_that_is_down_is_unavailable() -> None:
             await archive.aclose()
 
     asyncio.run(go())
+
+
+def test_catalogue_sync_from_orthanc_resumes(
+    orthanc: OrthancServer, make_site: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    studies = [make_study(patient_id=f"P{n}", instances_per_series=1) for n in range(5)]
+    store(orthanc, *studies)
+    site = make_site(**{"sensitivity.yaml": "zones:\n  north:\n    default: 3\n"})
+    engine = make_engine(f"sqlite:///{site / 'pacsguard.db'}")
+    migrate(engine)
+    catalogue = StudyCatalogue(engine, events=RecordingSink(), clock=FakeClock())
+
+    async def first_page(archive: DicomWebArchive) -> SyncReport:
+        return await sync(archive, "north", catalogue, page_size=2, max_pages=1)
+
+    archive_name = "zone-a"
+    report = run(first_page, orthanc)
+    assert (report.recorded, report.finished) == (2, False)
+    assert catalogue.sync_position("north", archive_name) == (2, False)
+    argv = ["archive", "sync", "--site", str(site), "--zone", "north", "--url", orthanc.dicomweb_url]
+    assert main([*argv, "--name", archive_name, "--page-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "3 studies catalogued for zone north (from offset 2" in out
+    found = catalogue.get_many(s.study_uid for s in studies)
+    assert sorted(e.patient_id for e in found.values()) == [f"P{n}" for n in range(5)]
+    assert {e.archive for e in found.values()} == {archive_name}
+    assert sorted(int(e.sensitivity) for e in found.values()) == [0, 0, 3, 3, 3]  # the CLI read sensitivity.yaml
+    engine.dispose()
+    assert main([*argv[:-1], "http://127.0.0.1:1/dicom-web"]) == 1
+    assert "cannot be reached" in capsys.readouterr().err
+    assert main([*argv[:4], "--zone", "nowhere", "--url", orthanc.dicomweb_url]) == 2
