@@ -13,7 +13,14 @@ from datetime import date
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
 
 SOP_CLASS = {"CT": CTImageStorage, "MR": MRImageStorage}
 
@@ -56,7 +63,7 @@ def make_instance(
     """One instance with ``rows`` x ``columns`` 16-bit pixels, as Part-10 bytes."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SOP_CLASS[modality]
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()

@@ -144,7 +144,7 @@ def test_an_archive_that_is_down_is_unavailable() -> None:
     async def go() -> None:
         archive = DicomWebArchive(f"http://127.0.0.1:{free_port()}/dicom-web", name="down", timeout=2)
         try:
-            with pytest.raises(ArchiveUnavailable, match="'down'.*cannot be reached"):
+            with pytest.raises(ArchiveUnavailable, match=r"'down'.*cannot be reached"):
                 await archive.search_studies(QidoQuery())
             with pytest.raises(ArchiveUnavailable):
                 await archive.retrieve_study("1.2.3")

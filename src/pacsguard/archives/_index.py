@@ -15,11 +15,11 @@ from pacsguard.storage.archive_tables import archive_instances, archive_series, 
 
 __all__ = ["delete_study", "existing", "insert_instance", "instance_rows", "search"]
 
-S, SE, I = archive_studies.c, archive_series.c, archive_instances.c
+ST, SE, IN = archive_studies.c, archive_series.c, archive_instances.c
 
 
 def existing(conn: Connection, archive: str, sop_uids: Sequence[str]) -> set[str]:
-    rows = conn.execute(select(I.sop_uid).where(I.archive == archive, I.sop_uid.in_(list(sop_uids))))
+    rows = conn.execute(select(IN.sop_uid).where(IN.archive == archive, IN.sop_uid.in_(list(sop_uids))))
     return {r.sop_uid for r in rows}
 
 
@@ -27,7 +27,7 @@ def insert_instance(
     conn: Connection, archive: str, info: InstanceInfo, extra: dict[str, Any], path: str, size: int
 ) -> None:
     """Index one instance, creating its study and series rows when new and updating counts."""
-    study = conn.execute(select(S.modalities).where(S.archive == archive, S.study_uid == info.study_uid)).first()
+    study = conn.execute(select(ST.modalities).where(ST.archive == archive, ST.study_uid == info.study_uid)).first()
     if study is None:
         conn.execute(
             insert(archive_studies).values(
@@ -46,7 +46,7 @@ def insert_instance(
     elif info.modality and f",{info.modality}," not in study.modalities:
         conn.execute(
             update(archive_studies)
-            .where(S.archive == archive, S.study_uid == info.study_uid)
+            .where(ST.archive == archive, ST.study_uid == info.study_uid)
             .values(modalities=(study.modalities or ",") + info.modality + ",")
         )
     known = conn.execute(select(SE.series_uid).where(SE.archive == archive, SE.series_uid == info.series_uid)).first()
@@ -77,25 +77,25 @@ def insert_instance(
 
 
 def _recount(conn: Connection, archive: str, study_uid: str, series_uid: str) -> None:
-    in_series = select(func.count()).where(I.archive == archive, I.series_uid == series_uid).scalar_subquery()
+    in_series = select(func.count()).where(IN.archive == archive, IN.series_uid == series_uid).scalar_subquery()
     conn.execute(update(archive_series).where(SE.archive == archive, SE.series_uid == series_uid).values(
         instance_count=in_series
     ))  # fmt: skip
     n_series = select(func.count()).where(SE.archive == archive, SE.study_uid == study_uid).scalar_subquery()
-    n_inst = select(func.count()).where(I.archive == archive, I.study_uid == study_uid).scalar_subquery()
+    n_inst = select(func.count()).where(IN.archive == archive, IN.study_uid == study_uid).scalar_subquery()
     conn.execute(
         update(archive_studies)
-        .where(S.archive == archive, S.study_uid == study_uid)
+        .where(ST.archive == archive, ST.study_uid == study_uid)
         .values(series_count=n_series, instance_count=n_inst)
     )
 
 
 def delete_study(conn: Connection, archive: str, study_uid: str) -> list[str]:
     """Remove a study's rows; returns the paths of its files (empty if unknown)."""
-    paths = [r.path for r in conn.execute(select(I.path).where(I.archive == archive, I.study_uid == study_uid))]
-    conn.execute(delete(archive_instances).where(I.archive == archive, I.study_uid == study_uid))
+    paths = [r.path for r in conn.execute(select(IN.path).where(IN.archive == archive, IN.study_uid == study_uid))]
+    conn.execute(delete(archive_instances).where(IN.archive == archive, IN.study_uid == study_uid))
     conn.execute(delete(archive_series).where(SE.archive == archive, SE.study_uid == study_uid))
-    conn.execute(delete(archive_studies).where(S.archive == archive, S.study_uid == study_uid))
+    conn.execute(delete(archive_studies).where(ST.archive == archive, ST.study_uid == study_uid))
     return paths
 
 
@@ -104,15 +104,15 @@ def instance_rows(
 ) -> list[Any]:
     """Instances of a study (or one series, or one instance), in series and instance order."""
     stmt = (
-        select(I.sop_uid, I.series_uid, I.study_uid, I.transfer_syntax, I.path, I.size)
-        .join(archive_series, and_(SE.archive == I.archive, SE.series_uid == I.series_uid))
-        .where(I.archive == archive, I.study_uid == study_uid)
-        .order_by(SE.series_number, SE.series_uid, I.instance_number, I.sop_uid)
+        select(IN.sop_uid, IN.series_uid, IN.study_uid, IN.transfer_syntax, IN.path, IN.size)
+        .join(archive_series, and_(SE.archive == IN.archive, SE.series_uid == IN.series_uid))
+        .where(IN.archive == archive, IN.study_uid == study_uid)
+        .order_by(SE.series_number, SE.series_uid, IN.instance_number, IN.sop_uid)
     )
     if series_uid is not None:
-        stmt = stmt.where(I.series_uid == series_uid)
+        stmt = stmt.where(IN.series_uid == series_uid)
     if sop_uid is not None:
-        stmt = stmt.where(I.sop_uid == sop_uid)
+        stmt = stmt.where(IN.sop_uid == sop_uid)
     return list(conn.execute(stmt))
 
 
@@ -120,21 +120,21 @@ def search(conn: Connection, archive: str, query: QidoQuery, level: str, study_u
            series_uid: str | None) -> list[Any]:  # fmt: skip
     """Rows matching ``query`` at ``level`` (study, series or instance), paged."""
     if level == "study":
-        stmt: Select[Any] = select(archive_studies).where(S.archive == archive).order_by(S.study_date, S.study_uid)
+        stmt: Select[Any] = select(archive_studies).where(ST.archive == archive).order_by(ST.study_date, ST.study_uid)
     elif level == "series":
         stmt = (
-            select(archive_series, S.patient_id)
-            .join(archive_studies, and_(S.archive == SE.archive, S.study_uid == SE.study_uid))
+            select(archive_series, ST.patient_id)
+            .join(archive_studies, and_(ST.archive == SE.archive, ST.study_uid == SE.study_uid))
             .where(SE.archive == archive)
             .order_by(SE.study_uid, SE.series_number, SE.series_uid)
         )
     else:
         stmt = (
             select(archive_instances, SE.modality, SE.series_number)
-            .join(archive_series, and_(SE.archive == I.archive, SE.series_uid == I.series_uid))
-            .join(archive_studies, and_(S.archive == I.archive, S.study_uid == I.study_uid))
-            .where(I.archive == archive)
-            .order_by(I.series_uid, I.instance_number, I.sop_uid)
+            .join(archive_series, and_(SE.archive == IN.archive, SE.series_uid == IN.series_uid))
+            .join(archive_studies, and_(ST.archive == IN.archive, ST.study_uid == IN.study_uid))
+            .where(IN.archive == archive)
+            .order_by(IN.series_uid, IN.instance_number, IN.sop_uid)
         )
     for condition in _conditions(conn, query, study_uid, series_uid):
         stmt = stmt.where(condition)
@@ -148,39 +148,43 @@ def search(conn: Connection, archive: str, query: QidoQuery, level: str, study_u
 def _conditions(
     conn: Connection, query: QidoQuery, study_uid: str | None, series_uid: str | None
 ) -> list[ColumnElement[bool]]:
-    sqlite = conn.dialect.name == "sqlite"
-    out: list[ColumnElement[bool]] = []
-    if query.patient_id is not None:
-        out.append(_match(S.patient_id, query.patient_id, sqlite))
-    if query.patient_name is not None:
-        out.append(_match(S.patient_name_key, query.patient_name.upper(), sqlite))
-    if query.accession_number is not None:
-        out.append(_match(S.accession_number, query.accession_number, sqlite))
-    if query.study_date is not None:
-        if query.study_date.start is not None:
-            out.append(S.study_date >= query.study_date.start)
-        if query.study_date.end is not None:
-            out.append(S.study_date <= query.study_date.end)
-    if query.modalities:
-        out.append(or_(*(S.modalities.contains(f",{m},") for m in query.modalities)))
+    out = _study_conditions(query, conn.dialect.name == "sqlite")
     for uid_list in (query.study_uids, (study_uid,) if study_uid else ()):
         if uid_list:
-            out.append(S.study_uid.in_(list(uid_list)))
+            out.append(ST.study_uid.in_(list(uid_list)))
     if query.modality is not None:
         out.append(SE.modality == query.modality)
     for uid_list in (query.series_uids, (series_uid,) if series_uid else ()):
         if uid_list:
             out.append(SE.series_uid.in_(list(uid_list)))
     if query.sop_uids:
-        out.append(I.sop_uid.in_(list(query.sop_uids)))
+        out.append(IN.sop_uid.in_(list(query.sop_uids)))
+    return out
+
+
+def _study_conditions(query: QidoQuery, sqlite: bool) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if query.patient_id is not None:
+        out.append(_match(ST.patient_id, query.patient_id, sqlite))
+    if query.patient_name is not None:
+        out.append(_match(ST.patient_name_key, query.patient_name.upper(), sqlite))
+    if query.accession_number is not None:
+        out.append(_match(ST.accession_number, query.accession_number, sqlite))
+    if query.study_date is not None:
+        if query.study_date.start is not None:
+            out.append(ST.study_date >= query.study_date.start)
+        if query.study_date.end is not None:
+            out.append(ST.study_date <= query.study_date.end)
+    if query.modalities:
+        out.append(or_(*(ST.modalities.contains(f",{m},") for m in query.modalities)))
     return out
 
 
 def _match(column: ColumnClause[Any] | Any, value: str, sqlite: bool) -> ColumnElement[bool]:
     """Case-sensitive single-value or wildcard matching (``*`` any run, ``?`` one character)."""
     if "*" not in value and "?" not in value:
-        return column == value  # type: ignore[no-any-return]
+        return column == value
     if sqlite:  # LIKE ignores case in SQLite; GLOB does not and uses the DICOM wildcards
-        return column.op("GLOB")(value.replace("[", "[[]"))  # type: ignore[no-any-return]
+        return column.op("GLOB")(value.replace("[", "[[]"))
     pattern = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_")
-    return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    return column.like(pattern, escape="\\")

@@ -96,7 +96,9 @@ class EmbeddedArchive:
         else:
             ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SOPClassUID = row.series_uid, row.sop_uid, row.sop_class_uid
             ds.InstanceNumber = row.instance_number
-            ds.RetrieveURL = f"{self.public_url}/studies/{row.study_uid}/series/{row.series_uid}/instances/{row.sop_uid}"
+            ds.RetrieveURL = (
+                f"{self.public_url}/studies/{row.study_uid}/series/{row.series_uid}/instances/{row.sop_uid}"
+            )
         missing = [f for f in fields if f == "all" or (f not in ds and f not in _NOT_INDEXED_OK)]
         if missing:
             self._include_from_file(ds, row, level, fields)
@@ -150,7 +152,9 @@ class EmbeddedArchive:
         with self._engine.connect() as conn:
             rows = _index.instance_rows(conn, self.name, study, series, sop)
         if not rows:
-            raise ArchiveNotFound(f"archive {self.name!r} holds no such {'instance' if sop else 'series' if series else 'study'}")
+            raise ArchiveNotFound(
+                f"archive {self.name!r} holds no such {'instance' if sop else 'series' if series else 'study'}"
+            )
         return rows
 
     async def _parts(self, rows: list[Any], boundary: str) -> AsyncGenerator[bytes]:
@@ -282,4 +286,3 @@ def _uid(key: str, value: str) -> str:
 
 def _uid_or_none(key: str, value: str | None) -> str | None:
     return None if value is None else _uid(key, value)
-

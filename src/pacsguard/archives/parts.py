@@ -12,6 +12,7 @@ import io
 import re
 import warnings
 from datetime import date
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -78,10 +79,10 @@ def _check_lengths(ds: Dataset) -> None:
     """pydicom accepts a file cut short; refuse a value shorter than its declared length,
     and an image whose native pixel data is missing or of the wrong size."""
     for tag in ds.keys():  # noqa: SIM118 - get_item needs the raw, unconverted element
-        raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.value is not None and raw.length != UNDEFINED:
-            if len(raw.value) != raw.length:
-                raise PartRefused(f"truncated DICOM file: element {tag} is cut short")
+        raw: Any = ds.get_item(tag)
+        short = isinstance(raw, RawDataElement) and raw.value is not None and len(raw.value) != raw.length
+        if short and raw.length != UNDEFINED:
+            raise PartRefused(f"truncated DICOM file: element {tag} is cut short")
     if "Rows" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
         return
     if "PixelData" not in ds:
@@ -90,7 +91,8 @@ def _check_lengths(ds: Dataset) -> None:
     bits = int(ds.BitsAllocated)
     count = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames
     expected = (count * bits + 7) // 8
-    actual = ds.get_item("PixelData").length if isinstance(ds.get_item("PixelData"), RawDataElement) else len(ds.PixelData)
+    pixels: Any = ds.get_item("PixelData")
+    actual = pixels.length if isinstance(pixels, RawDataElement) else len(ds.PixelData)
     if actual not in (expected, expected + 1):
         raise PartRefused(f"pixel data holds {actual} bytes where the image needs {expected}")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from urllib.parse import parse_qsl, quote
@@ -152,10 +152,15 @@ class QidoQuery:
             raise ArchiveQueryError("offset", "must not be negative")
         for name in self.includefield:
             _check_field(name)
-        for key, value in (("Modality", self.modality), ("SeriesInstanceUID", self.series_uids),
-                           ("SOPInstanceUID", self.sop_uids), ("ModalitiesInStudy", self.modalities)):  # fmt: skip
-            if value and self.level not in _KEYS[key]:
-                raise ArchiveQueryError(key, f"not a search key at {self.level} level")
+        by_level: tuple[tuple[str, object], ...] = (
+            ("Modality", self.modality),
+            ("SeriesInstanceUID", self.series_uids),
+            ("SOPInstanceUID", self.sop_uids),
+            ("ModalitiesInStudy", self.modalities),
+        )
+        for name, given in by_level:
+            if given and self.level not in _KEYS[name]:
+                raise ArchiveQueryError(name, f"not a search key at {self.level} level")
 
     @classmethod
     def parse(cls, raw: str | Iterable[tuple[str, str]], level: Level = Level.STUDY) -> QidoQuery:
@@ -226,19 +231,15 @@ class QidoQuery:
 
     def with_page(self, limit: int | None, offset: int) -> QidoQuery:
         """The same filters with another page (for paging and for post-filtering)."""
-        return QidoQuery(**{**_fields(self), "limit": limit, "offset": offset})
+        return replace(self, limit=limit, offset=offset)
 
     def filters_only(self) -> QidoQuery:
         """The same filters without paging or includefield."""
-        return QidoQuery(**{**_fields(self), "limit": None, "offset": 0, "includefield": ()})
+        return replace(self, limit=None, offset=0, includefield=())
 
 
 def _spaced(value: str | None) -> str | None:
     return value.replace(" ", "?") if value is not None else None
-
-
-def _fields(query: QidoQuery) -> dict[str, object]:
-    return {name: getattr(query, name) for name in QidoQuery.__dataclass_fields__}
 
 
 def _decode(raw: str) -> list[tuple[str, str]]:

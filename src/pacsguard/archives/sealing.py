@@ -27,7 +27,9 @@ def load_site_key(path: Path) -> bytes:
     except FileExistsError:
         key = path.read_bytes()
         if len(key) != KEY_BYTES:
-            raise ArchiveError(f"site key {path} holds {len(key)} bytes, not {KEY_BYTES}; restore it from backup") from None
+            raise ArchiveError(
+                f"site key {path} holds {len(key)} bytes, not {KEY_BYTES}; restore it from backup"
+            ) from None
         return key
     except OSError as exc:
         raise ArchiveError(f"cannot create the site key {path}: {exc.strerror}") from None

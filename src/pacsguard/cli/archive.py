@@ -56,11 +56,15 @@ def sync_command(site: Path | None, zone: str, url: str, name: str | None, page_
     )
 
 
-async def _run(
-    url: str, name: str, zone: str, catalogue: StudyCatalogue, page_size: int, restart: bool
-) -> SyncReport:
+async def _run(url: str, name: str, zone: str, catalogue: StudyCatalogue, page_size: int, restart: bool) -> SyncReport:
     upstream = DicomWebArchive(url, name=name)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     try:
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(f"sync {name}", total=None)

@@ -44,7 +44,9 @@ def catalogue(engine: Engine, events: RecordingSink, clock: FakeClock) -> StudyC
 def test_record_applies_zone_rules_first_match_wins(catalogue: StudyCatalogue) -> None:
     psych_mr = catalogue.record("1.2.1", zone="north", archive="a", modality="MR", description="Psychiatry head")
     mr = catalogue.record("1.2.2", zone="north", archive="a", modality="CT,MR", description="Head")
-    ct = catalogue.record("1.2.3", zone="north", archive="a", modality="CT", patient_id="P1", study_date=date(2024, 1, 2))
+    ct = catalogue.record(
+        "1.2.3", zone="north", archive="a", modality="CT", patient_id="P1", study_date=date(2024, 1, 2)
+    )
     other_zone = catalogue.record("1.2.4", zone="south", archive="b", modality="MR")
     assert psych_mr.sensitivity is Sensitivity.SECRET
     assert mr.sensitivity is Sensitivity.CONFIDENTIAL
