@@ -159,8 +159,13 @@ class DicomWebArchive:
         boundary = secrets.token_hex(16)
         body = join_related([parts[i] for i, _ in infos], boundary)
         content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+        # 202 (some failed) and 409 (all failed) carry the per-instance answer (PS3.18 §10.5.3).
         response = await self._request(
-            "POST", f"{self.base_url}/studies", content=body, headers={"Content-Type": content_type, "Accept": _JSON}
+            "POST",
+            f"{self.base_url}/studies",
+            content=body,
+            headers={"Content-Type": content_type, "Accept": _JSON},
+            accept_status=(200, 202, 409),
         )
         return _match_stow(response, infos, failed)
 
@@ -179,13 +184,15 @@ class DicomWebArchive:
         await self._request("DELETE", f"{self.admin_url}/studies/{ids[0]}")
 
     # --- plumbing --------------------------------------------------------------------------
-    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, url: str, *, accept_status: tuple[int, ...] = (200, 204), **kwargs: Any
+    ) -> httpx.Response:
         headers = {**self._headers, **kwargs.pop("headers", {})}
         try:
             response = await self._client.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
-        if response.status_code not in (200, 204):
+        if response.status_code not in accept_status:
             self._raise_for(response)
         return response
 

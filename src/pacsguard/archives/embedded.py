@@ -36,6 +36,10 @@ __all__ = ["EmbeddedArchive"]
 T = TypeVar("T")
 BULK_THRESHOLD = 1024
 _NOT_INDEXED_OK = {"SpecificCharacterSet", "RetrieveURL"}
+# Attributes of a lower level that a study- or series-level result must not take from
+# the instance file it reads for includefield.
+_INSTANCE_ONLY = {"SOPInstanceUID", "SOPClassUID", "InstanceNumber", "ContentDate", "ContentTime", "AcquisitionNumber"}
+_SERIES_ONLY = {"SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality", "SeriesDate", "SeriesTime"}
 
 
 class EmbeddedArchive:
@@ -113,8 +117,11 @@ class EmbeddedArchive:
         if not first:
             return
         source = dcmread(io.BytesIO(self._read(first[0])), stop_before_pixels=True)
+        lower = _INSTANCE_ONLY if level is Level.SERIES else _INSTANCE_ONLY | _SERIES_ONLY
         for elem in source:
             if elem.tag in ds or elem.tag.group == 0x7FE0 or elem.VR in ("OB", "OW", "OF", "OD", "UN"):
+                continue
+            if level is not Level.INSTANCE and elem.keyword in lower:
                 continue
             if "all" in fields or elem.keyword in fields:
                 ds.add(elem)

@@ -96,6 +96,7 @@ def test_study_result_attributes_and_includefield(archive: EmbeddedArchive) -> N
     assert extra["00100030"]["Value"] == ["19700101"]
     [everything] = run(archive.search_studies(QidoQuery.parse("includefield=all")))
     assert "00100040" in everything
+    assert "00080018" not in everything  # no instance attribute in a study result
     assert "7FE00010" not in everything
     series = run(archive.search_series(study.study_uid, QidoQuery(level=Level.SERIES)))
     assert uids(series, "0020000E") == sorted(study.series_uids)
