@@ -65,6 +65,8 @@ def test_stow_lands_and_counts_are_checked(orthanc: OrthancServer) -> None:
     assert result.study_uids() == [study.study_uid]
     found = run(lambda a: a.search_instances(study.study_uid, None, q("", Level.INSTANCE)), orthanc)
     assert len(found) == 6
+    again = run(lambda a: a.store(study.instances[:2]), orthanc)  # Orthanc keeps the first copy, "referenced"
+    assert (len(again.stored), again.failed) == (2, ())
 
 
 def test_qido_by_patient_id_and_name_with_caret_and_wildcards(orthanc: OrthancServer) -> None:

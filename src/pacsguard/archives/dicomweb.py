@@ -10,12 +10,13 @@ Orthanc silently skips parts whose Content-Type is not exactly ``application/dic
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
 from pacsguard.archives.base import DICOM_ACCEPT, DicomJson, InstanceInfo, Retrieved, StoreFailure, StoreResult
-from pacsguard.archives.parts import PartRefused, inspect_part, join_related
+from pacsguard.archives.parts import PartRefused, inspect_part, related_pieces
 from pacsguard.archives.query import Level, QidoQuery, is_valid_uid
 from pacsguard.errors import ArchiveError, ArchiveNotFound, ArchiveQueryError, ArchiveUnavailable
 
@@ -157,14 +158,15 @@ class DicomWebArchive:
         if not infos:
             return StoreResult((), ())
         boundary = secrets.token_hex(16)
-        body = join_related([parts[i] for i, _ in infos], boundary)
+        pieces = related_pieces([parts[i] for i, _ in infos], boundary)
         content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+        length = str(sum(len(p) for p in pieces))
         # 202 (some failed) and 409 (all failed) carry the per-instance answer (PS3.18 §10.5.3).
         response = await self._request(
             "POST",
             f"{self.base_url}/studies",
-            content=body,
-            headers={"Content-Type": content_type, "Accept": _JSON},
+            content=_stream_pieces(pieces),  # sent piece by piece: the parts are not copied into one body
+            headers={"Content-Type": content_type, "Content-Length": length, "Accept": _JSON},
             accept_status=(200, 202, 409),
         )
         return _match_stow(response, infos, failed)
@@ -207,6 +209,11 @@ class DicomWebArchive:
         if status in (405, 501):
             raise ArchiveError(f"{where}: the archive does not support this operation")
         raise ArchiveUnavailable(where)
+
+
+async def _stream_pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 def _uid(key: str, value: str | None) -> str:

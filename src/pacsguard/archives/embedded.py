@@ -10,7 +10,6 @@ one instance whatever the study size. Database and file work runs in worker thre
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import secrets
@@ -23,6 +22,7 @@ from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from pacsguard.archives import _index
 from pacsguard.archives.base import DICOM_ACCEPT, DicomJson, InstanceInfo, Retrieved, StoreFailure, StoreResult
@@ -202,6 +202,14 @@ class EmbeddedArchive:
         return await self._run(self._store, parts)
 
     def _store(self, parts: list[bytes]) -> StoreResult:
+        try:
+            return self._store_once(parts)
+        except IntegrityError:
+            # A concurrent store created the same study, series or instance first; the
+            # second attempt sees its rows and adds only what is still missing.
+            return self._store_once(parts)
+
+    def _store_once(self, parts: list[bytes]) -> StoreResult:
         checked: list[tuple[int, InstanceInfo]] = []
         refused: list[StoreFailure] = []
         for index, data in enumerate(parts):
@@ -230,8 +238,10 @@ class EmbeddedArchive:
         return StoreResult(tuple(info for _, info in checked), ())
 
     def _write(self, data: bytes, info: InstanceInfo, written: list[Path]) -> tuple[str, int]:
-        digest = hashlib.sha256(f"{self.name}\0{info.sop_instance_uid}".encode()).hexdigest()
-        relative = f"{digest[:2]}/{digest[2:4]}/{digest}.dcm.sealed"
+        # A fresh random name per write: a failed store removes only files it wrote itself,
+        # never the file of a concurrent store of the same instance.
+        name = secrets.token_hex(16)
+        relative = f"{name[:2]}/{name[2:4]}/{name}.dcm.sealed"
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         sealed = self._sealer.seal(data, info.sop_instance_uid)

@@ -24,7 +24,7 @@ from pacsguard.archives.query import is_valid_uid
 
 UNDEFINED = 0xFFFFFFFF
 
-__all__ = ["PartRefused", "inspect_part", "join_related", "related_boundary", "split_related"]
+__all__ = ["PartRefused", "inspect_part", "join_related", "related_boundary", "related_pieces", "split_related"]
 
 
 class PartRefused(Exception):
@@ -148,11 +148,16 @@ def _part(chunk: bytes) -> tuple[dict[str, str], bytes]:
     return headers, payload
 
 
+def related_pieces(parts: list[bytes], boundary: str, part_type: str = "application/dicom") -> list[bytes]:
+    """The pieces of a multipart/related body, in order, without copying the payloads."""
+    pieces: list[bytes] = []
+    for payload in parts:
+        pieces += [f"--{boundary}\r\nContent-Type: {part_type}\r\nContent-Length: {len(payload)}\r\n\r\n".encode()]
+        pieces += [payload, b"\r\n"]
+    pieces.append(f"--{boundary}--\r\n".encode())
+    return pieces
+
+
 def join_related(parts: list[bytes], boundary: str, part_type: str = "application/dicom") -> bytes:
     """A multipart/related body of ``parts``, each with ``Content-Type: part_type``."""
-    head = f"--{boundary}\r\nContent-Type: {part_type}\r\n".encode()
-    out = bytearray()
-    for payload in parts:
-        out += head + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out)
+    return b"".join(related_pieces(parts, boundary, part_type))
