@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from pacsguard.archives import DicomWebArchive, Level, QidoQuery, StudyCatalogue, SyncReport, sync
+from pacsguard.archives import Archive, DicomWebArchive, Level, QidoQuery, StudyCatalogue, SyncReport, sync
 from pacsguard.archives.parts import split_related
 from pacsguard.cli import main
 from pacsguard.clock import FakeClock
@@ -145,6 +145,7 @@ def test_delete_and_unknown_study(orthanc: OrthancServer) -> None:
 def test_an_archive_that_is_down_is_unavailable() -> None:
     async def go() -> None:
         archive = DicomWebArchive(f"http://127.0.0.1:{free_port()}/dicom-web", name="down", timeout=2)
+        assert isinstance(archive, Archive)
         try:
             with pytest.raises(ArchiveUnavailable, match=r"'down'.*cannot be reached"):
                 await archive.search_studies(QidoQuery())

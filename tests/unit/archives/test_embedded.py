@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine, func, select
 
-from pacsguard.archives import EmbeddedArchive, Level, QidoQuery
+from pacsguard.archives import Archive, EmbeddedArchive, Level, QidoQuery
 from pacsguard.archives.parts import split_related
 from pacsguard.archives.sealing import load_site_key
 from pacsguard.errors import ArchiveError, ArchiveIntegrityError, ArchiveNotFound, ArchiveQueryError
@@ -164,6 +164,7 @@ def test_a_corrupt_part_is_refused_and_nothing_is_written(archive: EmbeddedArchi
 
 
 def test_duplicates_delete_and_unknown(archive: EmbeddedArchive) -> None:
+    assert isinstance(archive, Archive)
     study = make_study()
     stored(archive, study)
     again = run(archive.store(study.instances))
