@@ -15,8 +15,8 @@ branch_labels = ("archives",)
 depends_on = None
 
 
-def _uid(name: str, **kwargs: bool) -> sa.Column[str]:
-    return sa.Column(name, sa.String(64), **kwargs)
+def _uid(name: str, *, primary_key: bool = False, nullable: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.String(64), primary_key=primary_key, nullable=nullable)
 
 
 def upgrade() -> None:
