@@ -91,13 +91,15 @@ def test_qido_by_patient_id_and_name_with_caret_and_wildcards(orthanc: OrthancSe
 
 
 def test_retrieve_is_byte_identical_and_urls_point_at_the_gateway(orthanc: OrthancServer) -> None:
-    study = make_study(series=2, instances_per_series=2, rows=64, columns=64)
+    study = make_study(series=2, instances_per_series=2, rows=256, columns=256)
     store(orthanc, study)
 
     async def go(archive: DicomWebArchive) -> tuple[str, bytes, bytes, str]:
         async with await archive.retrieve_study(study.study_uid) as whole:
-            body = b"".join([chunk async for chunk in whole])
+            chunks = [chunk async for chunk in whole]
             content_type = whole.content_type
+        body = b"".join(chunks)
+        assert len(chunks) > 1  # streamed as it arrives, not read whole
         one = await archive.retrieve_instance(study.study_uid, study.series_uids[1], study.sop_uids[3])
         single = await one.read()
         found = await archive.search_studies(q(f"StudyInstanceUID={study.study_uid}"))

@@ -180,3 +180,16 @@ def test_duplicates_delete_and_unknown(archive: EmbeddedArchive) -> None:
         run(archive.retrieve_study(study.study_uid))
     with pytest.raises(ArchiveQueryError):
         run(archive.retrieve_study("1.2.3/../x"))
+
+
+def test_retrieve_streams_one_instance_at_a_time(archive: EmbeddedArchive) -> None:
+    study = make_study(instances_per_series=6, rows=128, columns=128)
+    stored(archive, study)
+
+    async def chunk_sizes() -> list[int]:
+        async with await archive.retrieve_study(study.study_uid) as retrieved:
+            return [len(chunk) async for chunk in retrieved]
+
+    sizes = run(chunk_sizes())
+    assert sum(sizes) > study.size
+    assert max(sizes) == max(len(i) for i in study.instances)
