@@ -19,7 +19,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
 )
 
 from pacsguard.storage.base import metadata
