@@ -50,14 +50,20 @@ class PasswordVault:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()  # argon2id, RFC 9106 low-memory profile
-        self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
+        self._dummy: str | None = None
+
+    def _dummy_hash(self) -> str:
+        # Made on first need (an unknown user), with the same parameters as real hashes.
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
+        return self._dummy
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
         """True when ``password`` matches ``stored``; ``None`` is checked against a dummy."""
-        target = stored if stored is not None else self._dummy
+        target = stored if stored is not None else self._dummy_hash()
         try:
             self._hasher.verify(target, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
