@@ -19,7 +19,7 @@ from pacsguard.directory.model import (
     TotpEnrolment,
 )
 from pacsguard.directory.passwords import check_policy, policy_problems
-from pacsguard.directory.service import Directory
+from pacsguard.directory.service import Containment, Directory
 
 __all__ = [
     "AccountState",
@@ -27,6 +27,7 @@ __all__ = [
     "Assignment",
     "By",
     "Client",
+    "Containment",
     "Delegation",
     "Device",
     "Directory",

@@ -3,6 +3,7 @@ sessions and tokens over one database, and the policy seam value ``Subject``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -15,7 +16,7 @@ from pacsguard.directory._roles import held_roles
 from pacsguard.directory.assignments import Assignments
 from pacsguard.directory.authn import Authenticator
 from pacsguard.directory.delegations import Delegations
-from pacsguard.directory.model import Client
+from pacsguard.directory.model import By, Client
 from pacsguard.directory.passwords import PasswordVault
 from pacsguard.directory.principals import Principals, to_principal
 from pacsguard.directory.sessions import Sessions, blocked_account
@@ -24,7 +25,16 @@ from pacsguard.domain import AuthStrength, EventSink, Subject, ZoneTree
 from pacsguard.errors import AccountLocked, NotFound
 from pacsguard.storage.directory_tables import principals as tp
 
-__all__ = ["Directory"]
+__all__ = ["Containment", "Directory"]
+
+
+@dataclass(frozen=True, slots=True)
+class Containment:
+    """What ``Directory.contain`` changed: the lock, and how many sessions and tokens ended."""
+
+    locked: bool
+    sessions_ended: int
+    tokens_revoked: int
 
 
 class Directory:
@@ -78,6 +88,16 @@ class Directory:
             roles = held_roles(conn, principal_id, at)
         principal = to_principal(row)
         return Subject(principal.id, principal.zone, tuple(roles), auth_strength, principal.kind.value)
+
+    def contain(self, principal_id: str, *, reason: str, by: By) -> Containment:
+        """Lock the account, end all its sessions and revoke all its API tokens.
+
+        Idempotent: repeating it changes nothing and emits nothing new. Raises ``NotFound``.
+        """
+        locked = self.principals.lock(principal_id, reason=reason, by=by)
+        sessions = self.sessions.revoke_all(principal_id, by=by, reason=f"contained: {reason}")
+        tokens = self.tokens.revoke_all(principal_id, by=by)
+        return Containment(locked, sessions, tokens)
 
     def session_subject(self, secret: str, client: Client | None = None) -> Subject:
         """Validate a session secret and return its subject at its authentication strength.

@@ -55,7 +55,8 @@ def test_assigning_without_the_attestation_right_is_refused_and_audited(
         directory.assignments.grant("bob", RADIOLOGIST, by="alice")  # a radiologist is no officer
     denied = [e for e in events.of_type("admin.role.grant") if e.outcome is Outcome.DENIED]
     assert len(denied) == 1
-    assert denied[0].actor.principal_id == "alice" and denied[0].objects.target_principal == "bob"
+    assert denied[0].actor.principal_id == "alice"
+    assert denied[0].objects.target_principal == "bob"
     assert denied[0].detail["role"] == "north/radiologist"
     assert directory.subject("bob").roles == ()
 

@@ -37,7 +37,8 @@ def test_login_opens_a_session_and_is_audited(
         "ws-12",
         "Weasis/4",
     )
-    assert ok.actor.session_id == issued.session.id and issued.secret not in str(events.events)
+    assert ok.actor.session_id == issued.session.id
+    assert issued.secret not in str(events.events)
 
 
 def test_unknown_user_and_bad_password_look_the_same(
@@ -122,7 +123,8 @@ def test_totp_second_factor_and_replay(
 ) -> None:
     person("alice")
     enrolment = directory.auth.enroll_totp("alice", by=OPERATOR)
-    assert enrolment.provisioning_uri.startswith("otpauth://totp/") and "issuer=pacsguard" in enrolment.provisioning_uri
+    assert enrolment.provisioning_uri.startswith("otpauth://totp/")
+    assert "issuer=pacsguard" in enrolment.provisioning_uri
     code = pyotp.TOTP(enrolment.secret).at(clock.now())
     with pytest.raises(MfaError) as missing:
         directory.auth.login("alice", PASSWORD, client=CLIENT)

@@ -34,13 +34,17 @@ def test_add_grant_list_show(site: Path, capsys: pytest.CaptureFixture[str]) -> 
     capsys.readouterr()
     assert main(["users", "list", "--site", str(site)]) == 0
     listing = capsys.readouterr().out
-    assert "north/security-officer" in listing and "north/radiologist" in listing
+    assert "north/security-officer" in listing
+    assert "north/radiologist" in listing
     assert main(["users", "show", "alice", "--site", str(site)]) == 0
     shown = capsys.readouterr().out
-    assert "north/radiologist" in shown and "olga" in shown and "active" in shown
+    assert "north/radiologist" in shown
+    assert "olga" in shown
+    assert "active" in shown
     types = [e["type"] for e in events_of(site)]
-    assert types.count("principal.created") == 2 and types.count("admin.role.grant") == 2
-    grant = [e for e in events_of(site) if e["type"] == "admin.role.grant"][0]
+    assert types.count("principal.created") == 2
+    assert types.count("admin.role.grant") == 2
+    grant = next(e for e in events_of(site) if e["type"] == "admin.role.grant")
     assert str(grant["actor"]["principal_id"]).startswith("operator:")  # type: ignore[index]
 
 
@@ -78,7 +82,12 @@ def test_delegate_shows_the_chain(
     capsys.readouterr()
     assert main(["users", "show", "bob", "--site", str(site)]) == 0
     shown = capsys.readouterr().out
-    assert "alice → bob" in shown and "may not pass on" in shown and "read" in shown
+    assert "alice → bob" in shown
+    assert "may not pass on" in shown
+    assert "read" in shown
+    delegation = next(e for e in events_of(site) if e["type"] == "delegation.created")["detail"]["delegation"]  # type: ignore[index]
+    assert main(["users", "revoke", str(delegation), "--site", str(site)]) == 0
+    assert "delegation.revoked" in [e["type"] for e in events_of(site)]
 
 
 def test_lock_unlock_token_and_mfa(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,8 +99,11 @@ def test_lock_unlock_token_and_mfa(site: Path, capsys: pytest.CaptureFixture[str
     assert "otpauth://totp/" in capsys.readouterr().out
     assert main(["users", "token", "alice", "--scope", "read", "--days", "7", "--site", str(site)]) == 0
     assert "pgt_" in capsys.readouterr().out
+    assert main(["users", "disable", "alice", "--reason", "left", "--site", str(site)]) == 0
+    assert main(["users", "enable", "alice", "--site", str(site)]) == 0
     types = [e["type"] for e in events_of(site)]
     assert {"account.locked", "account.unlocked", "mfa.enrolled", "token.created"} <= set(types)
+    assert {"account.disabled", "account.enabled"} <= set(types)
 
 
 @pytest.mark.parametrize(

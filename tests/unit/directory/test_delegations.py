@@ -51,7 +51,8 @@ def test_a_delegation_outside_the_source_period_is_refused(
     with pytest.raises(DelegationRefused, match="overlap"):
         directory.delegations.delegate("alice", "bob", RADIOLOGIST, days(clock, 11, 12))
     [refused] = events.of_type("delegation.refused")
-    assert refused.outcome is Outcome.DENIED and refused.detail["reason"] == "period_outside_source"
+    assert refused.outcome is Outcome.DENIED
+    assert refused.detail["reason"] == "period_outside_source"
 
 
 def test_re_delegation_is_refused_by_default(
@@ -67,7 +68,8 @@ def test_re_delegation_is_refused_by_default(
 def test_re_delegation_when_allowed_keeps_the_chain(directory: Directory, source: Assignment, clock: FakeClock) -> None:
     first = directory.delegations.delegate("alice", "bob", RADIOLOGIST, days(clock, 0, 5), may_redelegate=True)
     second = directory.delegations.delegate("bob", "carol", RADIOLOGIST, days(clock, 0, 8), actions=[Action.READ])
-    assert second.chain == (source.id, first.id, second.id) and second.parent_id == first.id
+    assert second.chain == (source.id, first.id, second.id)
+    assert second.parent_id == first.id
     [held] = directory.subject("carol").roles
     assert held.chain == (source.id, first.id, second.id)
     assert held.actions == frozenset({Action.READ})
@@ -81,7 +83,8 @@ def test_revoking_the_source_ends_the_delegations(
     first = directory.delegations.delegate("alice", "bob", RADIOLOGIST, days(clock, 0, 5), may_redelegate=True)
     second = directory.delegations.delegate("bob", "carol", RADIOLOGIST, days(clock, 0, 5))
     directory.assignments.revoke(source.id, by=OPERATOR)
-    assert directory.subject("bob").roles == () and directory.subject("carol").roles == ()
+    assert directory.subject("bob").roles == ()
+    assert directory.subject("carol").roles == ()
     revoked = {e.detail["delegation"] for e in events.of_type("delegation.revoked")}
     assert revoked == {first.id, second.id}
     assert directory.delegations.get(second.id).revoked_at is not None
@@ -94,7 +97,8 @@ def test_revoking_a_delegation_ends_its_sub_delegations_only(
     directory.delegations.delegate("bob", "carol", RADIOLOGIST, days(clock, 0, 5))
     assert directory.delegations.revoke(first.id, by="alice") is True
     assert directory.delegations.revoke(first.id, by="alice") is False
-    assert directory.subject("bob").roles == () and directory.subject("carol").roles == ()
+    assert directory.subject("bob").roles == ()
+    assert directory.subject("carol").roles == ()
     assert directory.subject("alice").roles != ()
 
 

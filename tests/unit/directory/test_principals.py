@@ -20,11 +20,13 @@ def test_a_person_is_created_once(directory: Directory, events: RecordingSink) -
     alice = directory.principals.create(
         "alice", kind=PrincipalKind.PERSON, display_name="Alice", zone="north", by=OPERATOR
     )
-    assert alice.state is AccountState.ACTIVE and alice.created_by == "operator:root"
+    assert alice.state is AccountState.ACTIVE
+    assert alice.created_by == "operator:root"
     with pytest.raises(AlreadyExists):
         directory.principals.create("alice", kind=PrincipalKind.PERSON, display_name="A", zone="north", by=OPERATOR)
     [created] = events.of_type("principal.created")
-    assert created.objects.target_principal == "alice" and created.actor.principal_id == "operator:root"
+    assert created.objects.target_principal == "alice"
+    assert created.actor.principal_id == "operator:root"
 
 
 @pytest.mark.parametrize("bad", ["", "Alice", "a b", "-x", "x" * 65, "operator:root"])
@@ -43,7 +45,8 @@ def test_a_device_is_a_dicom_ae_found_by_fingerprint_and_ae_title(directory: Dir
     ct = directory.principals.create(
         "ct1", kind=PrincipalKind.DEVICE, display_name="CT", zone="north", device=device, by=OPERATOR
     )
-    assert ct.device is not None and ct.device.cert_fingerprint == ("ab" * 31 + "cd")
+    assert ct.device is not None
+    assert ct.device.cert_fingerprint == ("ab" * 31 + "cd")
     assert directory.principals.by_fingerprint(FP.lower()).id == "ct1"
     assert directory.principals.by_ae_title("CT_NORTH_1").id == "ct1"
     with pytest.raises(AlreadyExists):  # one AE title, one certificate, one principal
@@ -81,14 +84,16 @@ def test_lock_unlock_are_idempotent_and_audited(
     assert directory.principals.lock("alice", reason="phished", by="bob") is True
     assert directory.principals.lock("alice", reason="again", by="bob") is False
     locked = directory.principals.get("alice")
-    assert locked.state is AccountState.LOCKED and locked.lock is not None
+    assert locked.state is AccountState.LOCKED
+    assert locked.lock is not None
     assert (locked.lock.reason, locked.lock.by, locked.lock.automatic) == ("phished", "bob", False)
     assert directory.principals.unlock("alice", by=OPERATOR) is True
     assert directory.principals.unlock("alice", by=OPERATOR) is False
     assert directory.principals.get("alice").state is AccountState.ACTIVE
     [lock] = events.of_type("account.locked")
     assert lock.detail == {"reason": "phished", "automatic": False, "until": None}
-    assert lock.outcome is Outcome.SUCCESS and lock.actor.principal_id == "bob"
+    assert lock.outcome is Outcome.SUCCESS
+    assert lock.actor.principal_id == "bob"
     assert len(events.of_type("account.unlocked")) == 1
 
 
@@ -109,7 +114,8 @@ def test_disable_and_enable(directory: Directory, person: Callable[..., Principa
     assert directory.principals.get("alice").state is AccountState.DISABLED
     assert directory.principals.enable("alice", by=OPERATOR) is True
     assert directory.principals.get("alice").state is AccountState.ACTIVE
-    assert events.types().count("account.disabled") == 1 and events.types().count("account.enabled") == 1
+    assert events.types().count("account.disabled") == 1
+    assert events.types().count("account.enabled") == 1
 
 
 def test_update_and_list(directory: Directory, person: Callable[..., Principal], events: RecordingSink) -> None:

@@ -29,10 +29,12 @@ def test_a_session_is_stored_hashed_with_its_context(directory: Directory, alice
     issued = directory.auth.login(alice, PASSWORD, client=CLIENT)
     with engine.connect() as conn:
         row = conn.execute(select(auth_sessions)).one()
-    assert issued.secret not in (row.id, row.token_hash) and len(row.token_hash) == 64
+    assert issued.secret not in (row.id, row.token_hash)
+    assert len(row.token_hash) == 64
     assert (row.ip, row.device_id, row.user_agent, row.auth_strength) == ("10.0.0.7", "ws-12", "Weasis/4", 1)
     subject = directory.session_subject(issued.secret)
-    assert subject.principal_id == alice and subject.auth_strength is AuthStrength.PASSWORD
+    assert subject.principal_id == alice
+    assert subject.auth_strength is AuthStrength.PASSWORD
     assert [h.role for h in subject.roles] == [RADIOLOGIST]
 
 
@@ -83,7 +85,8 @@ def test_unknown_secret_is_rejected_and_audited(directory: Directory, events: Re
     with pytest.raises(TokenError):
         directory.sessions.validate("not-a-session", CLIENT)
     [rejected] = events.of_type("token.rejected")
-    assert rejected.detail == {"kind": "session", "reason": "unknown_session"} and rejected.actor.ip == "10.0.0.7"
+    assert rejected.detail == {"kind": "session", "reason": "unknown_session"}
+    assert rejected.actor.ip == "10.0.0.7"
 
 
 def test_an_officer_lock_stops_live_sessions(directory: Directory, alice: str) -> None:
@@ -94,3 +97,18 @@ def test_an_officer_lock_stops_live_sessions(directory: Directory, alice: str) -
     assert caught.value.reason == "account_locked"
     with pytest.raises(AccountLocked):
         directory.subject(alice)
+
+
+def test_containment_locks_and_ends_everything_once(directory: Directory, alice: str, events: RecordingSink) -> None:
+    secret = directory.auth.login(alice, PASSWORD).secret
+    token = directory.tokens.issue(alice, name="x", scopes=["read"], by=OPERATOR).secret
+    first = directory.contain(alice, reason="bulk export alert", by="monitor")
+    assert (first.locked, first.sessions_ended, first.tokens_revoked) == (True, 1, 1)
+    emitted = len(events.events)
+    again = directory.contain(alice, reason="bulk export alert", by="monitor")
+    assert (again.locked, again.sessions_ended, again.tokens_revoked) == (False, 0, 0)
+    assert len(events.events) == emitted
+    with pytest.raises(TokenError):
+        directory.sessions.validate(secret)
+    with pytest.raises(TokenError):
+        directory.tokens.validate(token)

@@ -30,7 +30,8 @@ def reason_of(directory: Directory, secret: str, scope: str | None = None) -> st
 
 def test_a_token_is_opaque_and_hashed_at_rest(directory: Directory, app: str, engine: Engine) -> None:
     issued = directory.tokens.issue(app, name="sync", scopes=["query", "read"], by=OPERATOR)
-    assert issued.secret.startswith("pgt_") and len(issued.secret) > 40
+    assert issued.secret.startswith("pgt_")
+    assert len(issued.secret) > 40
     with engine.connect() as conn:
         row = conn.execute(select(api_tokens)).one()
     assert issued.secret not in (row.id, row.token_hash)
@@ -55,7 +56,8 @@ def test_scope_expiry_and_revocation(directory: Directory, app: str, clock: Fake
         "unknown_token",
         "malformed",
     ]
-    assert events.types().count("token.created") == 2 and events.types().count("token.revoked") == 1
+    assert events.types().count("token.created") == 2
+    assert events.types().count("token.revoked") == 1
 
 
 def test_revoke_all_is_idempotent(directory: Directory, app: str) -> None:
