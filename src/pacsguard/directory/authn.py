@@ -102,7 +102,10 @@ class Authenticator:
             raise InvalidCredentials("unknown_user", "wrong user name or password")
         principal = self._check_state(to_principal(row), now, client)
         if not matches:
-            self._count_failure(principal, "bad_password", client)
+            if row.password_hash is None:  # cannot log in by password: nothing to guess, no lockout
+                self._fail("login.failure", principal.id, "bad_password", client, {"no_password": True})
+            else:
+                self._count_failure(principal, "bad_password", client)
             raise InvalidCredentials("bad_password", "wrong user name or password")
         self._after_success(principal.id, row, password)
         return principal

@@ -4,6 +4,7 @@ directory events go; swap ``event_sink`` for the audit log when it exists."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import asdict
 from datetime import datetime
@@ -35,6 +36,7 @@ class JsonLinesSink:
         with self._lock, self.path.open("a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
+            os.fsync(f.fileno())
 
 
 def _json_default(value: Any) -> Any:

@@ -154,3 +154,11 @@ def test_totp_tolerates_one_step_either_way(
     with pytest.raises(MfaError) as older:  # a valid code of an earlier step than the last used
         directory.auth.verify_totp("alice", totp.at(clock.now()))
     assert older.value.reason == "replay"
+
+
+def test_guessing_at_an_account_without_password_locks_nothing(
+    directory: Directory, person: Callable[..., Principal]
+) -> None:
+    person("alice", password=None)
+    fail(directory, 12)
+    assert directory.principals.get("alice").state is AccountState.ACTIVE
