@@ -129,3 +129,15 @@ def test_a_weak_password_is_refused_before_anything_is_created(
     assert main(["users", "add", "carol", "--zone", "north", "--password-stdin", "--site", str(site)]) == 2
     assert "at least 12 characters" in capsys.readouterr().err
     assert main(["users", "show", "carol", "--site", str(site)]) == 2
+
+
+def test_add_a_device(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fingerprint = "ab" * 32
+    argv = ["users", "add", "ct1", "--zone", "north", "--kind", "device", "--ae-title", "CT_NORTH_1",
+            "--host", "ct1.north.example", "--fingerprint", fingerprint, "--site", str(site)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["users", "show", "ct1", "--site", str(site)]) == 0
+    shown = capsys.readouterr().out
+    assert "CT_NORTH_1" in shown
+    assert fingerprint in shown
