@@ -1,5 +1,7 @@
 """Principals, roles, assignments, delegations, sessions and authentication."""
 
+from pacsguard.directory.certificates import ClientCertificateVerifier, VerifiedCertificate
+from pacsguard.directory.external import BearerIdentity, ExternalLogin
 from pacsguard.directory.model import (
     AccountState,
     Acting,
@@ -18,6 +20,7 @@ from pacsguard.directory.model import (
     TokenInfo,
     TotpEnrolment,
 )
+from pacsguard.directory.oidc import OidcVerifier, VerifiedToken
 from pacsguard.directory.passwords import check_policy, policy_problems
 from pacsguard.directory.service import Containment, Directory
 
@@ -25,21 +28,27 @@ __all__ = [
     "AccountState",
     "Acting",
     "Assignment",
+    "BearerIdentity",
     "By",
     "Client",
+    "ClientCertificateVerifier",
     "Containment",
     "Delegation",
     "Device",
     "Directory",
+    "ExternalLogin",
     "IssuedSession",
     "IssuedToken",
     "Lock",
+    "OidcVerifier",
     "Operator",
     "Principal",
     "PrincipalKind",
     "SessionInfo",
     "TokenInfo",
     "TotpEnrolment",
+    "VerifiedCertificate",
+    "VerifiedToken",
     "check_policy",
     "policy_problems",
 ]

@@ -15,8 +15,11 @@ from pacsguard.directory._common import Deps
 from pacsguard.directory._roles import held_roles
 from pacsguard.directory.assignments import Assignments
 from pacsguard.directory.authn import Authenticator
+from pacsguard.directory.certificates import ClientCertificateVerifier
 from pacsguard.directory.delegations import Delegations
+from pacsguard.directory.external import ExternalLogin
 from pacsguard.directory.model import By, Client
+from pacsguard.directory.oidc import OidcVerifier
 from pacsguard.directory.passwords import PasswordVault
 from pacsguard.directory.principals import Principals, to_principal
 from pacsguard.directory.sessions import Sessions, blocked_account
@@ -41,7 +44,8 @@ class Directory:
     """Everything the directory does, reporting every outcome to ``events``.
 
     The parts are attributes: ``principals``, ``assignments``, ``delegations``,
-    ``auth`` (passwords, lockout, TOTP, login), ``sessions`` and ``tokens``.
+    ``auth`` (passwords, lockout, TOTP, login), ``external`` (client certificates and
+    OIDC bearer tokens), ``sessions`` and ``tokens``.
     ``engine`` must be migrated (``storage.migrate``).
     """
 
@@ -54,6 +58,8 @@ class Directory:
         clock: Clock | None = None,
         *,
         password_hasher: PasswordHasher | None = None,
+        certificates: ClientCertificateVerifier | None = None,
+        oidc: OidcVerifier | None = None,
     ) -> None:
         self._deps = Deps(engine, zones, auth, events, clock or SystemClock())
         self.principals = Principals(self._deps)
@@ -62,6 +68,7 @@ class Directory:
         self.sessions = Sessions(self._deps)
         self.tokens = Tokens(self._deps)
         self.auth = Authenticator(self._deps, self.sessions, PasswordVault(password_hasher))
+        self.external = ExternalLogin(self._deps, self.sessions, certificates, oidc)
 
     @property
     def zones(self) -> ZoneTree:

@@ -14,6 +14,8 @@ from typing import Any
 
 from pacsguard.clock import Clock
 from pacsguard.config import Settings
+from pacsguard.directory.certificates import ClientCertificateVerifier
+from pacsguard.directory.oidc import OidcVerifier
 from pacsguard.directory.service import Directory
 from pacsguard.domain import AuditEvent, EventSink
 from pacsguard.site import load_zones
@@ -62,4 +64,18 @@ def open_directory(settings: Settings, clock: Clock | None = None) -> Directory:
     zones = load_zones(settings.site / "zones.yaml")
     engine = make_engine(settings.database_url, echo=settings.storage.echo)
     migrate(engine)
-    return Directory(engine, zones, settings.auth, event_sink(settings), clock)
+    return Directory(
+        engine,
+        zones,
+        settings.auth,
+        event_sink(settings),
+        clock,
+        certificates=certificate_verifier(settings),
+        oidc=OidcVerifier.from_file(settings.auth.oidc, settings.site) if settings.auth.oidc.issuer else None,
+    )
+
+
+def certificate_verifier(settings: Settings) -> ClientCertificateVerifier | None:
+    """The site CA's client-certificate verifier, or ``None`` before ``pacsguard pki init``."""
+    ca = settings.path(settings.pki.ca_cert)
+    return ClientCertificateVerifier(ca.read_bytes()) if ca.is_file() else None
