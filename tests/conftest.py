@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -52,18 +53,47 @@ def postgres() -> Iterator[PostgresServer]:
 _db_counter = itertools.count()
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """Per backend, one database migrated once per session, for tests to start from a copy.
+
+    Returns a function of the backend name giving the template: an SQLite file path, or
+    the name of a PostgreSQL template database.
+    """
+    made: dict[str, str] = {}
+
+    def template(backend: str, server: PostgresServer | None = None) -> str:
+        if backend not in made:
+            if server is None:
+                path = tmp_path_factory.mktemp("template") / "migrated.db"
+                url = f"sqlite:///{path}"
+                made[backend] = str(path)
+            else:
+                url = server.create_database("migrated_template")
+                made[backend] = "migrated_template"
+            engine = make_engine(url)
+            migrate(engine)
+            engine.dispose()
+        return made[backend]
+
+    return template
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database URL: once SQLite in a temporary file, once a fresh PostgreSQL database."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_template: Callable[..., str]) -> str:
+    """A migrated database for this test alone: an SQLite file, or a PostgreSQL database,
+    each copied from a template migrated once per session."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'pacsguard.db'}"
+        path = tmp_path / "pacsguard.db"
+        shutil.copyfile(migrated_template("sqlite"), path)
+        return f"sqlite:///{path}"
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"test_{next(_db_counter)}")
+    return server.create_database(f"test_{next(_db_counter)}", template=migrated_template("postgres", server))
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated engine on each backend."""
+    """A migrated engine on each backend (``migrate`` finds nothing left to do)."""
     engine = make_engine(database_url)
     migrate(engine)
     yield engine
