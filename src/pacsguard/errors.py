@@ -23,6 +23,8 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   └── AuditUnavailable
     ├── ArchiveError
     └── MonitorError
+        ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
+        └── SnapshotError           a monitor checkpoint does not fit these rules
 """
 
 from __future__ import annotations
@@ -142,3 +144,17 @@ class ArchiveError(PacsguardError):
 
 class MonitorError(PacsguardError):
     """The monitor could not load its rules or process events."""
+
+
+class GeoDatabaseError(MonitorError):
+    """The site's MaxMind-format GeoIP file is missing or not a MaxMind database."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: not a usable GeoIP (MaxMind .mmdb) database: {reason}")
+
+
+class SnapshotError(MonitorError):
+    """A monitor state snapshot is malformed or from an incompatible version."""
