@@ -8,7 +8,7 @@ incidents, containment and notification plug in around it.
 from pacsguard.monitor.alerts import Alert
 from pacsguard.monitor.detectors import Limits
 from pacsguard.monitor.engine import Engine, EngineStats
-from pacsguard.monitor.geo import UNKNOWN, GeoLookup, MaxMindGeo, SiteGeo, SiteNetworks
+from pacsguard.monitor.geo import UNKNOWN, GeoLookup, MaxMindGeo, SiteGeo, SiteNetworks, site_geo
 from pacsguard.monitor.loader import RuleSet, load_rules, parse_rule_file
 from pacsguard.monitor.rules import ACTIONS, CHANNELS, KINDS, Response, Rule, Severity
 from pacsguard.monitor.source import EventSource, JsonlEventSource, event_from_json, event_to_json
@@ -36,4 +36,5 @@ __all__ = [
     "event_to_json",
     "load_rules",
     "parse_rule_file",
+    "site_geo",
 ]

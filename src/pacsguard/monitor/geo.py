@@ -15,7 +15,7 @@ import maxminddb
 
 from pacsguard.errors import GeoDatabaseError
 
-__all__ = ["UNKNOWN", "GeoLookup", "MaxMindGeo", "SiteGeo", "SiteNetworks"]
+__all__ = ["UNKNOWN", "GeoLookup", "MaxMindGeo", "SiteGeo", "SiteNetworks", "site_geo"]
 
 UNKNOWN = "unknown"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -101,3 +101,11 @@ class SiteGeo:
                 self._cache.clear()
             self._cache[ip] = found
         return found
+
+
+def site_geo(networks: Mapping[str, str], geoip: Path | None) -> SiteGeo:
+    """The site's lookup: its named networks, then its GeoIP file if it names one.
+
+    Raises ``GeoDatabaseError`` naming the file if it is missing or not a MaxMind database.
+    """
+    return SiteGeo(SiteNetworks(networks), MaxMindGeo(geoip) if geoip is not None else None)

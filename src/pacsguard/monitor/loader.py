@@ -78,7 +78,7 @@ def load_rules(site_rules: Path | None = None, *, defaults: bool = True) -> Rule
     rules, disabled = _build(found)
     if found.problems:
         raise ConfigError(found.problems)
-    origin = {rule_id: str(raw.locator.file) for rule_id, raw in found.raws.items()}
+    origin = {rule_id: _origin(raw) for rule_id, raw in found.raws.items()}
     return RuleSet(tuple(rules), tuple(disabled), origin, found.networks, found.geoip)
 
 
@@ -90,6 +90,12 @@ def parse_rule_file(path: Path, text: str | None = None) -> RuleSet:
     if found.problems:
         raise ConfigError(found.problems)
     return RuleSet(tuple(rules), tuple(disabled), {}, found.networks, found.geoip)
+
+
+def _origin(raw: _Raw) -> str:
+    files = [raw.locator.file, *(loc.file for _, loc, _ in raw.overrides)]
+    names = ["default" if str(f).startswith("pacsguard/") else Path(f).name for f in files]
+    return " + ".join(dict.fromkeys(names))
 
 
 def _collect(path: Path, text: str | None, found: _Collected, *, site: bool) -> None:
@@ -213,7 +219,9 @@ def _validate(rule_id: str, raw: _Raw, problems: list[Problem]) -> Rule | None:
     except ValidationError as exc:
         for item in exc.errors():
             loc, base = origin.get(str(item["loc"][0]), (raw.locator, raw.base)) if item["loc"] else (raw.locator, raw.base)
-            message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = f"unknown key {item['loc'][-1]!r}"
             problems.append(loc.problem((*base, *item["loc"]), f"rule {rule_id!r}: {message}"))
         return None
     return rule
