@@ -47,7 +47,7 @@ class Alert:
     def subject_fields(self) -> dict[str, str]:
         """The subject as a mapping ``{field: value}``."""
         pairs = (part.split("=", 1) for part in self.subject.split(",") if "=" in part)
-        return {k: v for k, v in pairs}
+        return dict(pairs)
 
     @property
     def time_to_alert(self) -> timedelta:

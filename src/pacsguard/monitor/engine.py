@@ -155,8 +155,8 @@ class Engine:
             if alert.rule_id in self._watched:
                 self._remember(_SEP.join((alert.rule_id, alert.subject)), [t, alert])
         out: list[Alert] = []
-        for alert in alerts:
-            alert = self._escalate(alert, t)
+        for raised in alerts:
+            alert = self._escalate(raised, t)
             if self._suppressed(alert, t):
                 self._stats.suppressed += 1
                 continue

@@ -119,7 +119,9 @@ def _collect(path: Path, text: str | None, found: _Collected, *, site: bool) -> 
     _add_networks(data.get("networks"), loc, found)
     if data.get("geoip") is not None:
         if isinstance(data["geoip"], str) and data["geoip"]:
-            found.geoip = Path(data["geoip"]) if Path(data["geoip"]).is_absolute() else path.parent.parent / data["geoip"]
+            found.geoip = (
+                Path(data["geoip"]) if Path(data["geoip"]).is_absolute() else path.parent.parent / data["geoip"]
+            )
         else:
             found.problems.append(loc.problem(("geoip",), "not a file path", "a path to a .mmdb file"))
 
@@ -170,7 +172,9 @@ def _add_networks(value: Any, loc: yamlfile.Locator, found: _Collected) -> None:
         try:
             ipaddress.ip_network(str(cidr), strict=False)
         except ValueError:
-            found.problems.append(loc.problem(("networks", cidr), f"not a network: {cidr!r}", "a CIDR such as 10.0.0.0/8"))
+            found.problems.append(
+                loc.problem(("networks", cidr), f"not a network: {cidr!r}", "a CIDR such as 10.0.0.0/8")
+            )
             continue
         if not isinstance(name, str) or not name:
             found.problems.append(loc.problem(("networks", cidr), "the network needs a name", "e.g. hospital LAN"))
@@ -207,18 +211,22 @@ def _validate(rule_id: str, raw: _Raw, problems: list[Problem]) -> Rule | None:
     origin: dict[str, tuple[yamlfile.Locator, tuple[str | int, ...]]] = {}
     for fields, loc, base in raw.overrides:
         data.update(fields)
-        origin.update({key: (loc, base) for key in fields})
+        origin.update(dict.fromkeys(fields, (loc, base)))
     kind = data.get("kind")
     if kind not in KINDS:
         problems.append(
-            raw.locator.problem((*raw.base, "kind"), f"rule {rule_id!r}: unknown kind {kind!r}", "one of " + ", ".join(KINDS))
+            raw.locator.problem(
+                (*raw.base, "kind"), f"rule {rule_id!r}: unknown kind {kind!r}", "one of " + ", ".join(KINDS)
+            )
         )
         return None
     try:
         rule: Rule = RULE_MODELS[kind].model_validate(data)  # type: ignore[assignment]
     except ValidationError as exc:
         for item in exc.errors():
-            loc, base = origin.get(str(item["loc"][0]), (raw.locator, raw.base)) if item["loc"] else (raw.locator, raw.base)
+            loc, base = (
+                origin.get(str(item["loc"][0]), (raw.locator, raw.base)) if item["loc"] else (raw.locator, raw.base)
+            )
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 message = f"unknown key {item['loc'][-1]!r}"

@@ -12,7 +12,7 @@ import dataclasses
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -38,18 +38,20 @@ __all__ = [
     "parse_duration",
 ]
 
-ACTIONS = (
+Action = Literal[
     "lock_account",
     "revoke_sessions",
     "expire_shares",
     "block_ip",
     "require_mfa_reenrolment",
     "suspend_device",
-)
-CHANNELS = ("dashboard", "webhook", "email", "syslog")
+]
+Channel = Literal["dashboard", "webhook", "email", "syslog"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ACTIONS: tuple[str, ...] = get_args(Action)
+CHANNELS: tuple[str, ...] = get_args(Channel)
 KINDS = ("match", "threshold", "sequence", "first_seen", "baseline", "escalate")
 OPERATORS = ("eq", "ne", "in", "not_in", "contains", "not_contains", "gt", "gte", "lt", "lte", "exists")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _TOP_FIELDS = ("type", "outcome", "seq")
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -177,9 +179,7 @@ Selectors = Annotated[list[Selector], BeforeValidator(_selectors), Field(min_len
 class WorkingHours(_Strict):
     """The site's working hours: days, start and end (``HH:MM``) in a time zone."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
-    )
+    days: list[Day] = Field(default_factory=lambda: list[Day](["mon", "tue", "wed", "thu", "fri"]))
     start: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field("19:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
     timezone: str = "UTC"
@@ -206,8 +206,8 @@ class _RuleBase(_Strict):
     group_by: list[FieldPath] = Field(default_factory=list)
     suppress: Duration = timedelta(minutes=30)
     response: Response = Response.NOTIFY
-    actions: list[Literal[ACTIONS]] = Field(default_factory=list)  # type: ignore[valid-type]
-    channels: list[Literal[CHANNELS]] = Field(default_factory=lambda: ["dashboard"])  # type: ignore[valid-type]
+    actions: list[Action] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=lambda: list[Channel](["dashboard"]))
     owner: str = "security-officer"
     hours: Literal["any", "working", "off"] = "any"
     working_hours: WorkingHours = Field(default_factory=WorkingHours)
