@@ -110,6 +110,9 @@ def all_of(predicates: Sequence[Predicate]) -> Predicate | None:
         return None
     if len(preds) == 1:
         return preds[0]
+    if len(preds) == 2:
+        first, second = preds
+        return lambda e: first(e) and second(e)
     return lambda e: all(p(e) for p in preds)
 
 

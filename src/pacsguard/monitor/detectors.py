@@ -268,7 +268,12 @@ class FirstSeenDetector(Detector):
 
 
 class BaselineDetector(Detector):
-    """The key's count in ``window`` against ``factor`` times its own rate over its history."""
+    """The key's count in ``window`` against ``factor`` times its own rate since the rule started watching.
+
+    History is measured from the first event the rule saw at all, not from the key's
+    first event: a user who never exported in three weeks of watching has a rate near
+    zero, and a burst from them stands out.
+    """
 
     rule: BaselineRule
 
@@ -276,31 +281,39 @@ class BaselineDetector(Detector):
         super().__init__(rule, limits)
         self.window = rule.window.total_seconds()
         self.min_history = rule.min_history.total_seconds()
+        self.started: float | None = None
 
     def new_state(self) -> list[Any]:
-        return [None, 0, Window(self.limits.max_events_per_key)]
+        return [0, Window(self.limits.max_events_per_key)]
 
     def observe(self, event: AuditEvent, t: float, seq: int, key: str) -> Fire | None:
+        if self.started is None:
+            self.started = t
         state = self.state.get(key)
-        if state[0] is None:
-            state[0] = t
-        w: Window = state[2]
-        state[1] += w.expire(t - self.window)
+        w: Window = state[1]
+        state[0] += w.expire(t - self.window)
         w.add(t, seq)
-        if w.count < self.rule.min_count or t - state[0] < self.min_history:
+        if w.count < self.rule.min_count or t - self.started < self.min_history:
             return None
-        span = max(t - self.window - state[0], self.window)
-        expected = max(state[1], 1) * self.window / span
+        span = max(t - self.window - self.started, self.window)
+        expected = max(state[0], 1) * self.window / span
         if w.count <= self.rule.factor * expected:
             return None
         facts = {"count": w.count, "expected": round(expected, 4), "factor": self.rule.factor}
         return Fire(key, w.evidence(self.limits.max_evidence), w.first_time(), facts)
 
+    def snapshot(self) -> dict[str, Any]:
+        return {**super().snapshot(), "started": self.started}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        super().restore(data)
+        self.started = data["started"]
+
     def dump(self, state: list[Any]) -> Any:
-        return [state[0], state[1], state[2].snapshot()]
+        return [state[0], state[1].snapshot()]
 
     def load(self, data: Any) -> list[Any]:
-        return [data[0], int(data[1]), Window.restore(data[2], self.limits.max_events_per_key)]
+        return [int(data[0]), Window.restore(data[1], self.limits.max_events_per_key)]
 
 
 _KINDS: dict[type, type[Detector]] = {
