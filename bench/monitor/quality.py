@@ -22,16 +22,18 @@ from pacsguard.monitor import Alert, Engine, load_rules
 BY_DESIGN = {"breakglass.used", "admin.change"}
 
 
-def score(alerts: list[Alert], attacks: list[Attack], attack_seqs: dict[int, Attack]) -> tuple[dict[str, list[int]], Counter[str], Counter[str]]:
+def score(
+    alerts: list[Alert], attacks: list[Attack], attack_seqs: dict[int, Attack]
+) -> tuple[dict[str, list[int]], Counter[str], Counter[str]]:
     caught: set[int] = set()
     false: Counter[str] = Counter()
     by_design: Counter[str] = Counter()
     for alert in alerts:
         hit = {id(attack_seqs[s]) for s in alert.evidence if s in attack_seqs}
         for attack in attacks:
-            if id(attack) in hit and alert.rule_id in attack.expects:
-                if attack.severity is None or alert.severity.value == attack.severity:
-                    caught.add(id(attack))
+            right_severity = attack.severity is None or alert.severity.value == attack.severity
+            if id(attack) in hit and alert.rule_id in attack.expects and right_severity:
+                caught.add(id(attack))
         if not hit:
             (by_design if alert.rule_id in BY_DESIGN else false)[alert.rule_id] += 1
     recall: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -54,8 +56,10 @@ def main() -> None:
     recall, false, by_design = score(alerts, traffic.attacks, traffic.attack_seqs)
     elapsed = time.perf_counter() - start
 
-    print(f"seed {args.seed}: {len(traffic.events):,} events, {args.users} users, {traffic.user_days:,} user-days, "
-          f"{len(traffic.attacks)} attacks, {len(alerts)} alerts ({elapsed:.1f} s)")
+    print(
+        f"seed {args.seed}: {len(traffic.events):,} events, {args.users} users, {traffic.user_days:,} user-days, "
+        f"{len(traffic.attacks)} attacks, {len(alerts)} alerts ({elapsed:.1f} s)"
+    )
     print()
     print("| attack type | caught | recall |")
     print("| --- | ---: | ---: |")
@@ -64,13 +68,19 @@ def main() -> None:
     total_false = sum(false.values())
     rate = total_false * 1000 / traffic.user_days
     print()
-    print(f"false alerts: {total_false} = {rate:.2f} per 1,000 user-days (goal < 1)"
-          + (f"  [{', '.join(f'{r} {n}' for r, n in false.most_common())}]" if false else ""))
-    print(f"alerts by design on ordinary traffic (every break-glass, every directory change): "
-          f"{', '.join(f'{r} {n}' for r, n in by_design.most_common()) or 'none'}")
+    print(
+        f"false alerts: {total_false} = {rate:.2f} per 1,000 user-days (goal < 1)"
+        + (f"  [{', '.join(f'{r} {n}' for r, n in false.most_common())}]" if false else "")
+    )
+    print(
+        f"alerts by design on ordinary traffic (every break-glass, every directory change): "
+        f"{', '.join(f'{r} {n}' for r, n in by_design.most_common()) or 'none'}"
+    )
     stats = engine.stats()
-    print(f"engine: {stats.processed:,} processed, {stats.suppressed} suppressed, {stats.escalated} escalated, "
-          f"missing fields {sum(stats.missing.values())}, evictions {sum(stats.evictions.values())}")
+    print(
+        f"engine: {stats.processed:,} processed, {stats.suppressed} suppressed, {stats.escalated} escalated, "
+        f"missing fields {sum(stats.missing.values())}, evictions {sum(stats.evictions.values())}"
+    )
 
 
 if __name__ == "__main__":

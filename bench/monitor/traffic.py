@@ -50,8 +50,15 @@ class Traffic:
 
 
 def _event(
-    type: str, at: datetime, user: User | None, *, ip: str | None = None, device: str | None = None,
-    country: str = "DE", study: str | None = None, detail: dict[str, object] | None = None,
+    type: str,
+    at: datetime,
+    user: User | None,
+    *,
+    ip: str | None = None,
+    device: str | None = None,
+    country: str = "DE",
+    study: str | None = None,
+    detail: dict[str, object] | None = None,
     principal: str | None = None,
 ) -> AuditEvent:
     actor = Actor(
@@ -62,8 +69,12 @@ def _event(
         country=country,
     )
     return AuditEvent(
-        type=type, occurred_at=at, outcome=_OUTCOMES.get(type, Outcome.SUCCESS), actor=actor,
-        objects=ObjectRef(study_uid=study), detail=detail or {},  # type: ignore[arg-type]
+        type=type,
+        occurred_at=at,
+        outcome=_OUTCOMES.get(type, Outcome.SUCCESS),
+        actor=actor,
+        objects=ObjectRef(study_uid=study),
+        detail=detail or {},  # type: ignore[arg-type]
     )
 
 
@@ -155,7 +166,9 @@ def _stuffing(rng: random.Random, victim: User, at: datetime) -> Attack:
     attack = Attack("credential stuffing", ("auth.failed-logins-account",))
     for i in range(rng.randrange(12, 30)):
         ip = f"185.220.{rng.randrange(256)}.{rng.randrange(256)}"
-        attack.events.append(_event("login.failure", at + timedelta(seconds=20 * i), victim, ip=ip, device="bot", country="NL"))
+        attack.events.append(
+            _event("login.failure", at + timedelta(seconds=20 * i), victim, ip=ip, device="bot", country="NL")
+        )
     return attack
 
 
@@ -164,7 +177,15 @@ def _spray(rng: random.Random, victim: User, at: datetime) -> Attack:
     ip = f"45.155.{rng.randrange(256)}.{rng.randrange(256)}"
     for i in range(rng.randrange(25, 60)):
         attack.events.append(
-            _event("login.failure", at + timedelta(seconds=8 * i), None, ip=ip, device="bot", country="US", principal=f"u{i * 7 % 300:04d}")
+            _event(
+                "login.failure",
+                at + timedelta(seconds=8 * i),
+                None,
+                ip=ip,
+                device="bot",
+                country="US",
+                principal=f"u{i * 7 % 300:04d}",
+            )
         )
     return attack
 
@@ -174,8 +195,12 @@ def _stuffing_success(rng: random.Random, victim: User, at: datetime) -> Attack:
     ip = f"91.240.{rng.randrange(256)}.{rng.randrange(256)}"
     n = rng.randrange(5, 8)
     for i in range(n):
-        attack.events.append(_event("login.failure", at + timedelta(seconds=15 * i), victim, ip=ip, device="bot", country="DE"))
-    attack.events.append(_event("login.success", at + timedelta(seconds=15 * n), victim, ip=ip, device="bot", country="DE"))
+        attack.events.append(
+            _event("login.failure", at + timedelta(seconds=15 * i), victim, ip=ip, device="bot", country="DE")
+        )
+    attack.events.append(
+        _event("login.success", at + timedelta(seconds=15 * n), victim, ip=ip, device="bot", country="DE")
+    )
     return attack
 
 
@@ -219,7 +244,9 @@ def _share_spree(rng: random.Random, victim: User, at: datetime) -> Attack:
 def _break_glass(rng: random.Random, victim: User, at: datetime) -> Attack:
     attack = Attack("break-glass abuse", ("breakglass.repeated",))
     for i in range(4):
-        attack.events.append(_event("break_glass.granted", at + timedelta(hours=i), victim, detail={"reason": "urgent"}))
+        attack.events.append(
+            _event("break_glass.granted", at + timedelta(hours=i), victim, detail={"reason": "urgent"})
+        )
     return attack
 
 
@@ -239,8 +266,17 @@ def _bulk_query(rng: random.Random, victim: User, at: datetime) -> Attack:
 
 
 ATTACKS: list[AttackMaker] = [
-    _stuffing, _spray, _stuffing_success, _new_country, _export_spike, _export_new_device,
-    _slow_exfil, _share_spree, _break_glass, _probing, _bulk_query,
+    _stuffing,
+    _spray,
+    _stuffing_success,
+    _new_country,
+    _export_spike,
+    _export_new_device,
+    _slow_exfil,
+    _share_spree,
+    _break_glass,
+    _probing,
+    _bulk_query,
 ]
 
 
@@ -261,8 +297,13 @@ def generate(seed: int = 7, n_users: int = 300, per_kind: int = 4) -> Traffic:
     attack_seqs: dict[int, Attack] = {}
     for seq, (event, attack) in enumerate(tagged, start=1):
         numbered = AuditEvent(
-            type=event.type, occurred_at=event.occurred_at, outcome=event.outcome, actor=event.actor,
-            objects=event.objects, detail=event.detail, seq=seq,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            outcome=event.outcome,
+            actor=event.actor,
+            objects=event.objects,
+            detail=event.detail,
+            seq=seq,
         )
         out.append(numbered)
         if attack is not None:
