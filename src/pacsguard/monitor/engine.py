@@ -13,16 +13,18 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pacsguard.domain.events import AuditEvent
 from pacsguard.errors import SnapshotError
 from pacsguard.monitor.alerts import Alert
 from pacsguard.monitor.compile import subject_of, timestamp
 from pacsguard.monitor.detectors import Detector, Fire, Handler, Limits, build_detector
-from pacsguard.monitor.geo import GeoLookup
 from pacsguard.monitor.loader import RuleSet
 from pacsguard.monitor.rules import EscalateRule, Rule, Severity
+
+if TYPE_CHECKING:  # the engine needs only the protocol; the MaxMind reader stays at the edge
+    from pacsguard.monitor.geo import GeoLookup
 
 __all__ = ["Engine", "EngineStats"]
 
