@@ -50,6 +50,17 @@ class Alert:
         return dict(pairs)
 
     @property
+    def trigger_seq(self) -> int:
+        """The sequence number of the event that made the rule fire (the newest evidence)."""
+        return max(self.evidence)
+
+    @property
+    def key(self) -> str:
+        """A stable identity: ``rule/subject/trigger_seq``. Replaying the same events after a
+        restart yields the same keys, so storing alerts by key is idempotent."""
+        return f"{self.rule_id}/{self.subject}/{self.trigger_seq}"
+
+    @property
     def time_to_alert(self) -> timedelta:
         """Event time from the first evidence event to the event that triggered the alert."""
         return self.triggered_at - self.first_event_at
@@ -57,6 +68,7 @@ class Alert:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping (times as ISO 8601)."""
         return {
+            "key": self.key,
             "rule_id": self.rule_id,
             "title": self.title,
             "severity": self.severity.value,

@@ -4,7 +4,17 @@ Time comes only from the events (``occurred_at``), so the live tail of the audit
 ``pacsguard monitor replay`` run exactly this code. The engine remembers the last
 sequence number it consumed and skips anything at or below it, and ``snapshot()`` /
 ``restore()`` move its whole state to and from JSON, so a durable cursor stored with a
-snapshot resumes without missing or double-processing an event.
+snapshot resumes without missing or double-processing an event. The live loop::
+
+    rules = load_rules(site / "rules")
+    engine = Engine(rules, geo=site_geo(rules.networks, rules.geoip))
+    if checkpoint is not None:
+        engine.restore(checkpoint)          # its "last_seq" is the cursor
+    for event in log.events_after(engine.last_seq or 0):
+        for alert in engine.process(event):
+            store(alert)                    # idempotent by alert.key: a redo yields equal keys
+        if time_to_checkpoint():
+            save(engine.snapshot())
 """
 
 from __future__ import annotations

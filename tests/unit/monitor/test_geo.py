@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
+from pacsguard.cli import main
 from pacsguard.errors import GeoDatabaseError
 from pacsguard.monitor import UNKNOWN, MaxMindGeo, SiteGeo, SiteNetworks, site_geo
 
@@ -67,3 +69,13 @@ def test_a_corrupt_geoip_file_names_the_file(tmp_path: Path) -> None:
         MaxMindGeo(path)
     assert str(path) in str(info.value)
     assert info.value.exit_code == 2
+
+
+def test_monitor_check_opens_the_sites_geoip_file(
+    mmdb: Path, make_site: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = make_site(**{"rules__geo.yaml": f"geoip: {mmdb}\nnetworks:\n  10.0.0.0/8: hospital LAN\n"})
+    assert main(["monitor", "check", "--site", str(site)]) == 0
+    out = capsys.readouterr().out.replace("\n", "")
+    assert "1 site networks; GeoIP" in out
+    assert "country.mmdb" in out
