@@ -188,7 +188,8 @@ def hours_predicate(mode: str, hours: WorkingHours) -> Predicate | None:
         at = e.occurred_at
         local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone)
         minute = local.hour * 60 + local.minute
-        return local.weekday() in days and start <= minute < end
+        inside = start <= minute < end if start <= end else (minute >= start or minute < end)
+        return inside and local.weekday() in days
 
     if mode == "working":
         return working

@@ -13,6 +13,7 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -130,7 +131,9 @@ def parse_duration(value: object) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-def _check_field(path: str) -> str:
+def _check_field(path: object) -> str:
+    if not isinstance(path, str):
+        raise ValueError(f"a field path is text such as actor.principal_id, not {path!r}")
     if not known_field(path):
         raise ValueError(f"unknown field {path!r}; fields are {field_names()}")
     return path
@@ -177,7 +180,10 @@ Selectors = Annotated[list[Selector], BeforeValidator(_selectors), Field(min_len
 
 
 class WorkingHours(_Strict):
-    """The site's working hours: days, start and end (``HH:MM``) in a time zone."""
+    """The site's working hours: days, start and end (``HH:MM``) in a time zone.
+
+    An end before the start (``19:00``-``07:00``) means the hours run over midnight.
+    """
 
     days: list[Day] = Field(default_factory=lambda: list[Day](["mon", "tue", "wed", "thu", "fri"]))
     start: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -187,8 +193,6 @@ class WorkingHours(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - only when hours are used
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:

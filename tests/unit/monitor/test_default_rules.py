@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from pacsguard.clock import FakeClock
-from pacsguard.monitor import Response, Severity
+from pacsguard.monitor import Engine, Response, Severity, load_rules
 from tests.unit.monitor.conftest import Feed, fired
 
 
@@ -214,4 +215,16 @@ def test_bulk_query_in_working_hours_is_quiet(feed: Feed, clock: FakeClock) -> N
     clock.advance(hours=1)  # Monday 10:00 UTC
     assert fired(feed("study.query", detail={"count": 5000}), "query.off-hours-bulk") == []
     clock.advance(days=5)  # Saturday 10:00: off hours
+    assert len(fired(feed("study.query", detail={"count": 5000}), "query.off-hours-bulk")) == 1
+
+
+def test_working_hours_may_run_over_midnight(tmp_path: Path, clock: FakeClock) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "overrides:\n  - id: query.off-hours-bulk\n"
+        "    working_hours: {days: [mon, tue, wed, thu, fri], start: '19:00', end: '07:00'}\n"
+    )
+    feed = Feed(Engine(load_rules(tmp_path)), clock)
+    clock.advance(hours=14)  # Monday 23:00: a night-shift site works now
+    assert fired(feed("study.query", detail={"count": 5000}), "query.off-hours-bulk") == []
+    clock.advance(hours=12)  # Tuesday 11:00: off hours for this site
     assert len(fired(feed("study.query", detail={"count": 5000}), "query.off-hours-bulk")) == 1

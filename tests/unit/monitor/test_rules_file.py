@@ -63,6 +63,12 @@ def test_unknown_event_field_is_refused(tmp_path: Path) -> None:
     assert "detail.<key>" in problem
 
 
+def test_a_field_path_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    (problem,) = _problems(tmp_path, GOOD.replace("[actor.principal_id]", "[3]"))
+    assert "[rules[0].group_by[0]]" in problem
+    assert "a field path is text" in problem
+
+
 def test_unknown_key_in_a_rule_is_refused(tmp_path: Path) -> None:
     (problem,) = _problems(tmp_path, GOOD + "    colour: red\n")
     assert ":9 [rules[0].colour]: rule 'x.probe': unknown key 'colour'" in problem
