@@ -23,7 +23,7 @@ __all__ = ["Detector", "Fire", "Handler", "Limits", "build_detector"]
 class Limits:
     """Memory bounds: keys per rule, events kept per key, evidence per alert."""
 
-    max_keys: int = 50_000
+    max_keys: int = 20_000
     max_events_per_key: int = 10_000
     max_evidence: int = 100
 

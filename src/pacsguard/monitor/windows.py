@@ -58,15 +58,14 @@ class Window:
     """Events of one key in a sliding time window; at most ``max_events`` are kept.
 
     ``count`` is the number of events, ``distinct`` the number of distinct values and
-    ``total`` the sum of numeric values currently in the window.
+    ``total`` the sum of numeric values currently in the window. One deque of
+    ``(time, seq, value)`` per key keeps the memory per key small.
     """
 
-    __slots__ = ("counts", "dropped", "max_events", "seqs", "times", "total", "values")
+    __slots__ = ("counts", "dropped", "items", "max_events", "total")
 
     def __init__(self, max_events: int) -> None:
-        self.times: deque[float] = deque()
-        self.seqs: deque[int] = deque()
-        self.values: deque[Any] = deque()
+        self.items: deque[tuple[float, int, Any]] = deque()
         self.counts: dict[Any, int] = {}
         self.total = 0.0
         self.max_events = max_events
@@ -74,12 +73,10 @@ class Window:
 
     def add(self, t: float, seq: int, value: Any = None) -> None:
         """Append an event; drops the oldest one when the window is full."""
-        if len(self.times) >= self.max_events:
+        if len(self.items) >= self.max_events:
             self._pop()
             self.dropped += 1
-        self.times.append(t)
-        self.seqs.append(seq)
-        self.values.append(value)
+        self.items.append((t, seq, value))
         if value is not None:
             self.counts[value] = self.counts.get(value, 0) + 1
             if type(value) is int or type(value) is float:
@@ -87,17 +84,15 @@ class Window:
 
     def expire(self, before: float) -> int:
         """Drop events older than ``before``; returns how many were dropped."""
-        times = self.times
+        items = self.items
         n = 0
-        while times and times[0] < before:
+        while items and items[0][0] < before:
             self._pop()
             n += 1
         return n
 
     def _pop(self) -> None:
-        self.times.popleft()
-        self.seqs.popleft()
-        value = self.values.popleft()
+        value = self.items.popleft()[2]
         if value is not None:
             left = self.counts[value] - 1
             if left:
@@ -108,32 +103,29 @@ class Window:
                 self.total -= value
 
     def clear(self) -> None:
-        self.times.clear()
-        self.seqs.clear()
-        self.values.clear()
+        self.items.clear()
         self.counts.clear()
         self.total = 0.0
 
     @property
     def count(self) -> int:
-        return len(self.times)
+        return len(self.items)
 
     @property
     def distinct(self) -> int:
         return len(self.counts)
 
     def first_time(self) -> float:
-        return self.times[0]
+        return self.items[0][0]
 
     def evidence(self, limit: int) -> tuple[int, ...]:
         """The most recent ``limit`` sequence numbers, oldest first."""
-        seqs = self.seqs
-        if len(seqs) <= limit:
-            return tuple(seqs)
-        return tuple(seqs)[-limit:]
+        items = self.items
+        skip = max(len(items) - limit, 0)
+        return tuple(item[1] for i, item in enumerate(items) if i >= skip)
 
     def snapshot(self) -> list[Any]:
-        return [list(self.times), list(self.seqs), list(self.values), self.dropped]
+        return [[i[0] for i in self.items], [i[1] for i in self.items], [i[2] for i in self.items], self.dropped]
 
     @classmethod
     def restore(cls, data: list[Any], max_events: int) -> Window:
