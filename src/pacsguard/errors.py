@@ -20,7 +20,9 @@ DIMSE, CLI) turns them into a status in exactly one place.
     ├── PolicyError
     ├── AuditError
     │   ├── AuditIntegrityError
-    │   └── AuditUnavailable
+    │   ├── AuditUnavailable
+    │   ├── AuditExportError        an export input or option is unusable
+    │   └── AuditTransportError     the Audit Record Repository cannot be reached
     ├── ArchiveError
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
@@ -136,6 +138,16 @@ class AuditIntegrityError(AuditError):
 
 class AuditUnavailable(AuditError):
     """The audit log cannot take an event; callers that need a record must refuse."""
+
+
+class AuditExportError(AuditError):
+    """An export could not read its input (bad JSONL, bad bounds); names file and line."""
+
+    exit_code = 2
+
+
+class AuditTransportError(AuditError):
+    """Audit records could not be delivered to the Audit Record Repository (they stay spooled)."""
 
 
 class ArchiveError(PacsguardError):
