@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.domain.events import RecordingSink
 from pacsguard.storage import make_engine, migrate
+from tests.orthanc import OrthancFactory, OrthancServer
 from tests.postgres import PostgresServer, running_postgres
 
 
@@ -66,3 +68,18 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def orthanc_factory() -> Iterator[OrthancFactory]:
+    """Real Orthanc servers (DICOMweb plugin), one per name, for the whole session."""
+    with contextlib.ExitStack() as stack:
+        yield OrthancFactory(stack)
+
+
+@pytest.fixture
+def orthanc(orthanc_factory: OrthancFactory) -> OrthancServer:
+    """The session's Orthanc, emptied for this test."""
+    server = orthanc_factory("zone-a")
+    server.clear()
+    return server

@@ -24,6 +24,10 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── AuditExportError        an export input or option is unusable
     │   └── AuditTransportError     the Audit Record Repository cannot be reached
     ├── ArchiveError
+    │   ├── ArchiveUnavailable      the upstream archive is down or answered an error
+    │   ├── ArchiveQueryError       a QIDO query is malformed (key: the bad parameter)
+    │   ├── ArchiveNotFound         no such study, series or instance
+    │   └── ArchiveIntegrityError   a stored file fails authentication (altered, swapped)
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
         └── SnapshotError           a monitor checkpoint does not fit these rules
@@ -152,6 +156,28 @@ class AuditTransportError(AuditError):
 
 class ArchiveError(PacsguardError):
     """An upstream archive failed or answered something unusable."""
+
+
+class ArchiveUnavailable(ArchiveError):
+    """The upstream archive cannot be reached or answered with a server error."""
+
+
+class ArchiveQueryError(ArchiveError):
+    """A QIDO query is malformed; ``key`` names the offending parameter."""
+
+    exit_code = 2
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"query parameter {key!r}: {message}")
+
+
+class ArchiveNotFound(ArchiveError):
+    """The archive holds no such study, series or instance."""
+
+
+class ArchiveIntegrityError(ArchiveError):
+    """A stored instance file does not authenticate: it was altered or swapped."""
 
 
 class MonitorError(PacsguardError):

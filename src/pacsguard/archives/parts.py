@@ -1,0 +1,163 @@
+"""Reading DICOM parts: checking one Part-10 file before it is stored, and splitting or
+building multipart/related bodies (PS3.18 §8.6, RFC 2387).
+
+The multipart code is a few lines of boundary handling on bytes: the standard library's
+``email`` parser decodes headers and copies each part through string handling, and the
+PyPI multipart parsers target form-data; neither fits a binary related body.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from datetime import date
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from pacsguard.archives.base import InstanceInfo
+from pacsguard.archives.query import is_valid_uid
+
+UNDEFINED = 0xFFFFFFFF
+
+__all__ = ["PartRefused", "inspect_part", "join_related", "related_boundary", "related_pieces", "split_related"]
+
+
+class PartRefused(Exception):
+    """One part is not a storable DICOM instance; ``reason`` says why (for StoreFailure)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def inspect_part(data: bytes) -> InstanceInfo:
+    """Read a whole Part-10 file and return its identifiers; raises ``PartRefused``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = dcmread(io.BytesIO(data), force=False)
+            _check_lengths(ds)
+            elements = list(ds)  # converts every element: a malformed value fails here
+    except PartRefused:
+        raise
+    except InvalidDicomError:
+        raise PartRefused("not a DICOM Part-10 file (no DICM preamble)") from None
+    except Exception as exc:  # pydicom raises many types for broken input
+        raise PartRefused(f"corrupt DICOM file: {type(exc).__name__}: {exc}") from None
+    if not elements:
+        raise PartRefused("empty DICOM data set")
+    uids = {}
+    for keyword in ("SOPInstanceUID", "SOPClassUID", "SeriesInstanceUID", "StudyInstanceUID"):
+        value = str(ds.get(keyword, "") or "")
+        if not is_valid_uid(value):
+            raise PartRefused(f"missing or invalid {keyword}: {value!r}")
+        uids[keyword] = value
+    if ds.file_meta.get("MediaStorageSOPInstanceUID", uids["SOPInstanceUID"]) != uids["SOPInstanceUID"]:
+        raise PartRefused("MediaStorageSOPInstanceUID differs from SOPInstanceUID")
+    return InstanceInfo(
+        sop_instance_uid=uids["SOPInstanceUID"],
+        sop_class_uid=uids["SOPClassUID"],
+        series_uid=uids["SeriesInstanceUID"],
+        study_uid=uids["StudyInstanceUID"],
+        patient_id=str(ds.get("PatientID", "") or ""),
+        patient_name=str(ds.get("PatientName", "") or ""),
+        study_date=_date(str(ds.get("StudyDate", "") or "")),
+        modality=str(ds.get("Modality", "") or ""),
+        accession_number=str(ds.get("AccessionNumber", "") or ""),
+        study_description=str(ds.get("StudyDescription", "") or ""),
+        transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", "")),
+        size=len(data),
+    )
+
+
+def _check_lengths(ds: Dataset) -> None:
+    """pydicom accepts a file cut short; refuse a value shorter than its declared length,
+    and an image whose native pixel data is missing or of the wrong size."""
+    for tag in ds.keys():  # noqa: SIM118 - get_item needs the raw, unconverted element
+        raw: Any = ds.get_item(tag)
+        short = isinstance(raw, RawDataElement) and raw.value is not None and len(raw.value) != raw.length
+        if short and raw.length != UNDEFINED:
+            raise PartRefused(f"truncated DICOM file: element {tag} is cut short")
+    if "Rows" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    if "PixelData" not in ds:
+        raise PartRefused("truncated DICOM file: an image without pixel data")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.BitsAllocated)
+    count = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames
+    expected = (count * bits + 7) // 8
+    pixels: Any = ds.get_item("PixelData")
+    actual = pixels.length if isinstance(pixels, RawDataElement) else len(ds.PixelData)
+    if actual not in (expected, expected + 1):
+        raise PartRefused(f"pixel data holds {actual} bytes where the image needs {expected}")
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8])) if len(text) == 8 else None
+    except ValueError:
+        return None
+
+
+def related_boundary(content_type: str) -> str:
+    """The boundary parameter of a multipart/related content type; raises ``ValueError``."""
+    if not content_type.lower().startswith("multipart/related"):
+        raise ValueError(f"not multipart/related: {content_type!r}")
+    match = re.search(r'boundary="?([^";]+)"?', content_type, flags=re.IGNORECASE)
+    if not match:
+        raise ValueError("multipart/related without a boundary")
+    return match.group(1)
+
+
+def split_related(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart/related body: (lower-cased headers, payload) each.
+
+    Raises ``ValueError`` when the body is not well-formed.
+    """
+    delimiter = b"--" + related_boundary(content_type).encode("latin-1")
+    if body.find(delimiter) < 0:
+        raise ValueError("multipart body has no boundary line")
+    chunks = body.split(b"\r\n" + delimiter)
+    first = chunks[0]
+    if not first.startswith(delimiter):
+        chunks[0] = first[first.find(delimiter) :]
+    chunks[0] = chunks[0][len(delimiter) :]
+    if not chunks[-1].startswith(b"--"):
+        raise ValueError("multipart body is not closed by its final boundary")
+    return [_part(chunk) for chunk in chunks[:-1]]
+
+
+def _part(chunk: bytes) -> tuple[dict[str, str], bytes]:
+    if not chunk.startswith(b"\r\n"):
+        raise ValueError("malformed boundary line in multipart body")
+    head, sep, payload = chunk[2:].partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("multipart part without a header block")
+    headers: dict[str, str] = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if line and not colon:
+            raise ValueError(f"malformed part header: {line[:60]!r}")
+        if line:
+            headers[name.strip().lower()] = value.strip()
+    return headers, payload
+
+
+def related_pieces(parts: list[bytes], boundary: str, part_type: str = "application/dicom") -> list[bytes]:
+    """The pieces of a multipart/related body, in order, without copying the payloads."""
+    pieces: list[bytes] = []
+    for payload in parts:
+        pieces += [f"--{boundary}\r\nContent-Type: {part_type}\r\nContent-Length: {len(payload)}\r\n\r\n".encode()]
+        pieces += [payload, b"\r\n"]
+    pieces.append(f"--{boundary}--\r\n".encode())
+    return pieces
+
+
+def join_related(parts: list[bytes], boundary: str, part_type: str = "application/dicom") -> bytes:
+    """A multipart/related body of ``parts``, each with ``Content-Type: part_type``."""
+    return b"".join(related_pieces(parts, boundary, part_type))
