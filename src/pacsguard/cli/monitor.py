@@ -33,7 +33,7 @@ def check(site: Path | None) -> None:
     """Validate the default rules with the site's overrides in rules/*.yaml."""
     rules = _site_rules(site)
     geo = site_geo(rules.networks, rules.geoip)
-    table = Table("rule", "kind", "severity", "response", "from", title="detection rules in force")
+    table = _table("detection rules in force", "rule", "kind", "severity", "response", "from")
     for rule in rules.rules:
         table.add_row(rule.id, rule.kind, rule.severity.value, rule.response.value, rules.origin.get(rule.id, ""))
     console.print(table)
@@ -41,6 +41,14 @@ def check(site: Path | None) -> None:
         console.print(f"disabled by the site: {', '.join(rules.disabled)}")
     where = f"; GeoIP {rules.geoip}" if geo.database is not None else "; no GeoIP file (countries only from events)"
     console.print(f"{len(rules.rules)} rules valid, {len(rules.networks)} site networks{where}")
+
+
+def _table(title: str, *columns: str) -> Table:
+    """A table whose cells fold rather than cut, so ids and subjects stay whole on narrow terminals."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -88,7 +96,7 @@ def _write(output: Path, alerts: list[Alert]) -> None:
 
 
 def _report(alerts: list[Alert], engine: Engine, source: JsonlEventSource) -> None:
-    table = Table("time", "rule", "severity", "subject", "evidence", title="alerts that would have fired")
+    table = _table("alerts that would have fired", "time", "rule", "severity", "subject", "evidence")
     for alert in alerts:
         table.add_row(
             alert.triggered_at.isoformat(), alert.rule_id, alert.severity.value, alert.subject, str(len(alert.evidence))
