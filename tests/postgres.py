@@ -99,9 +99,9 @@ class PostgresServer:
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:
             return
-        # pg_ctl signals the postmaster itself ("fast": end sessions, checkpoint, exit);
+        # pg_ctl signals the postmaster itself ("immediate": a throw-away cluster needs no checkpoint);
         # a signal to runuser would not reach it.
-        stop = [*self._as, str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
+        stop = [*self._as, str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w", "-t", "30"]
         if subprocess.run(stop, capture_output=True, check=False).returncode != 0:
             self._process.kill()
         self._process.wait(timeout=30)

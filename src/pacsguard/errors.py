@@ -10,7 +10,9 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── NotFound                no such principal, role, zone, assignment, session
     │   ├── AlreadyExists
     │   ├── AttestationRefused      assigning a role without the attestation right
-    │   └── DelegationRefused       re-delegation, subset violation, expired source
+    │   ├── DelegationRefused       re-delegation, subset violation, expired source
+    │   ├── InvalidEntry            a malformed id, AE title, fingerprint, scope, period
+    │   └── WeakPassword            a new password breaks the site's password policy
     ├── AuthenticationError         (reason: a stable, auditable code)
     │   ├── InvalidCredentials
     │   ├── AccountLocked
@@ -98,6 +100,22 @@ class AttestationRefused(DirectoryError):
 
 class DelegationRefused(DirectoryError):
     """The delegation is not allowed (re-delegation, wider than the source, expired)."""
+
+
+class InvalidEntry(DirectoryError):
+    """A directory entry is malformed: id, AE title, fingerprint, scope or period."""
+
+    exit_code = 2
+
+
+class WeakPassword(DirectoryError):
+    """A new password breaks the password policy; ``problems`` says every rule it breaks."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("password refused: " + "; ".join(problems))
 
 
 class AuthenticationError(PacsguardError):
