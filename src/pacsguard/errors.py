@@ -31,6 +31,8 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── ArchiveNotFound         no such study, series or instance
     │   └── ArchiveIntegrityError   a stored file fails authentication (altered, swapped)
     └── MonitorError
+        ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
+        └── SnapshotError           a monitor checkpoint does not fit these rules
 """
 
 from __future__ import annotations
@@ -198,3 +200,17 @@ class ArchiveIntegrityError(ArchiveError):
 
 class MonitorError(PacsguardError):
     """The monitor could not load its rules or process events."""
+
+
+class GeoDatabaseError(MonitorError):
+    """The site's MaxMind-format GeoIP file is missing or not a MaxMind database."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: not a usable GeoIP (MaxMind .mmdb) database: {reason}")
+
+
+class SnapshotError(MonitorError):
+    """A monitor state snapshot is malformed or from an incompatible version."""

@@ -8,7 +8,7 @@ import sys
 import click
 
 from pacsguard import __version__
-from pacsguard.cli import archive, pki, site, users
+from pacsguard.cli import archive, monitor, pki, site, users
 from pacsguard.cli._common import run_guarded
 
 __all__ = ["main", "pacsguard"]
@@ -26,6 +26,7 @@ pacsguard.add_command(site.demo)
 pacsguard.add_command(pki.pki)
 pacsguard.add_command(archive.archive)
 pacsguard.add_command(users.users)
+pacsguard.add_command(monitor.monitor)
 
 
 def main(argv: list[str] | None = None) -> int:
