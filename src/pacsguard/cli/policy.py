@@ -14,7 +14,7 @@ from pacsguard.agreements import load_agreements
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.clock import SystemClock
 from pacsguard.domain import AccessRequest, Decision
-from pacsguard.errors import ConfigError, PacsguardError, Problem
+from pacsguard.errors import ConfigError, PacsguardError, PolicyFinding, Problem
 from pacsguard.policy import (
     CompiledPolicy,
     DecisionPoint,
@@ -99,7 +99,7 @@ def test_cases(site: Path | None, files: tuple[Path, ...]) -> None:
             console.print(f"      {line}", markup=False)
     console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
-        raise click.exceptions.Exit(1)
+        raise PolicyFinding(f"{len(failed)} policy test case(s) failed")
 
 
 @policy.command()
@@ -154,7 +154,7 @@ def diff(site: Path | None, old: Path, new: Path, requests_file: Path) -> None:
         )
     console.print(f"{len(items)} requests replayed, {len(changes)} decisions change")
     if changes:
-        raise click.exceptions.Exit(1)
+        raise PolicyFinding(f"{len(changes)} decision(s) would change")
 
 
 def _read_requests(path: Path, point: DecisionPoint) -> list[tuple[AccessRequest, datetime | None]]:
