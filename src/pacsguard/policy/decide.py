@@ -9,15 +9,15 @@ forbids and consent directives that allow emergency access, never an ``absolute`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from pacsguard.clock import Clock
-from pacsguard.domain import Action, ConsentDirective, Decision, Effect, HeldRole, Obligation, Reason, RoleRef
+from pacsguard.domain import Action, ConsentDirective, Decision, Effect, HeldRole, Obligation, Reason
 from pacsguard.domain.access import RoleSource
 from pacsguard.domain.decision import AccessRequest
-from pacsguard.policy.compiler import CompiledPolicy, CompiledRule
+from pacsguard.policy.compiler import CompiledPolicy, CompiledRule, Facts
 from pacsguard.policy.consent import consent_forbids
 from pacsguard.policy.explain import closest_permit
 from pacsguard.policy.model import When
@@ -37,7 +37,7 @@ BREAK_GLASS_OBLIGATIONS = (
 class Grant:
     """Roles a held role brings to this request, possibly through an agreement."""
 
-    roles: frozenset[RoleRef]
+    roles: frozenset[int]
     held: HeldRole
     agreement: Agreement | None
 
@@ -69,25 +69,45 @@ class DecisionPoint:
         return self._decide(request, self.clock.now() if now is None else now)
 
     def decide_many(self, requests: Iterable[AccessRequest], now: datetime | None = None) -> list[Decision]:
-        """Decide many requests at one instant, e.g. to filter a query's results."""
+        """Decide many requests at one instant, e.g. to filter a query's results.
+
+        Equal to ``decide`` one by one. A decision depends on the study only through its zone,
+        sensitivity, modality and consent state, unless patient directives or a break-glass
+        grant come with the request; so within one batch, requests that share the subject,
+        action, context and those attributes share one decision.
+        """
         at = self.clock.now() if now is None else now
-        return [self._decide(r, at) for r in requests]
+        memo: dict[tuple[object, ...], Decision] = {}
+        alive: dict[int, object] = {}  # keeps each subject alive so its id cannot be reused
+        out = []
+        for r in requests:
+            if r.consents or r.context.break_glass is not None:
+                out.append(self._decide(r, at))
+                continue
+            res = r.resource
+            alive.setdefault(id(r.subject), r.subject)
+            key = (id(r.subject), r.action, r.context, res.zone, res.sensitivity, res.modality, res.consent)
+            decision = memo.get(key)
+            if decision is None:
+                decision = memo[key] = self._decide(r, at)
+            out.append(decision)
+        return out
 
     def _decide(self, request: AccessRequest, now: datetime) -> Decision:
         p = self.policy
         notes: list[Reason] = []
         grants, forbid_roles = self._grants(request, now, notes)
         lazy = _Lazy(p, now, request.context.ip)
-        zone, action = request.resource.zone, request.action
-        forbids = _matching(p.forbids, zone, action, forbid_roles, request, lazy)
-        permits = [(rule, g) for g in grants for rule in _matching(p.permits, zone, action, g.roles, request, lazy)]
+        facts = p.facts(request)
+        forbids = _matching(p, False, facts, forbid_roles, request, lazy) if forbid_roles else []
+        permits = [(rule, g) for g in grants for rule in _matching(p, True, facts, g.roles, request, lazy)]
         consents = consent_forbids(request.consents, request, now, p.zones) if request.consents else []
         if not forbids and not consents and permits:
             return _permit(permits, notes)
         grant = request.context.break_glass
         if (
             grant is not None
-            and action in BREAK_GLASS_ACTIONS
+            and request.action in BREAK_GLASS_ACTIONS
             and grant.covers(request.subject.principal_id, request.resource, now)
         ):
             return _break_glass(grant.id, forbids, consents, notes)
@@ -95,13 +115,13 @@ class DecisionPoint:
 
     def _grants(
         self, request: AccessRequest, now: datetime, notes: list[Reason]
-    ) -> tuple[list[Grant], frozenset[RoleRef]]:
+    ) -> tuple[list[Grant], frozenset[int]]:
         p = self.policy
         subject, resource, action = request.subject, request.resource, request.action
         same = p.same_organisation(subject.zone, resource.zone)
         agreements = [] if same else self._agreements(request, now, notes)
         grants: list[Grant] = []
-        forbid_roles: set[RoleRef] = set()
+        forbid_roles: set[int] = set()
         for held in subject.roles:
             if not held.validity.contains(now):
                 notes.append(Reason("role-not-valid", f"{held.role} ({held.source_id}) is not valid now"))
@@ -153,7 +173,7 @@ class DecisionPoint:
         reasons = list(notes)
         reasons += [Reason("forbid", f"rule {c.rule.id} forbids this", c.rule.id) for c in forbids]
         reasons += [Reason("consent", f"consent directive {d.id} of the patient forbids this") for d in consents]
-        closest, lacking = closest_permit(self.policy, request, lazy.get(), grants)
+        closest, lacking = closest_permit(self.policy, request, lazy.get, grants)
         if not forbids and not consents:
             reasons.append(Reason("no-permit", "no rule permits this request (deny by default)"))
         return Decision(
@@ -167,22 +187,23 @@ class DecisionPoint:
 
 
 def _matching(
-    index: Mapping[tuple[str, Action, RoleRef], tuple[CompiledRule, ...]],
-    zone: str,
-    action: Action,
-    roles: frozenset[RoleRef],
+    policy: CompiledPolicy,
+    permit: bool,
+    facts: Facts,
+    roles: frozenset[int],
     request: AccessRequest,
     lazy: _Lazy,
 ) -> list[CompiledRule]:
-    get = index.get
     out: list[CompiledRule] = []
     for role in roles:
-        for compiled in get((zone, action, role), ()):
+        for compiled in policy.candidates(permit, facts, request, role):
             if compiled in out:
                 continue
-            when = lazy.get() if compiled.needs_when else None
-            if all(check(request, when) is None for check in compiled.checks):
-                out.append(compiled)
+            if compiled.when_tests:
+                when = lazy.get()
+                if not all(test(request, when) for test in compiled.when_tests):
+                    continue
+            out.append(compiled)
     return out
 
 

@@ -16,10 +16,19 @@ from zoneinfo import ZoneInfo
 from pacsguard.domain import Action, AuthStrength, Obligation, Purpose, RoleRef, Sensitivity
 from pacsguard.domain.decision import AccessRequest, ConsentState
 
-__all__ = ["Check", "Conditions", "Network", "PolicySet", "Rule", "When"]
+__all__ = ["Check", "Conditions", "Network", "PolicySet", "Rule", "Test", "When"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Check = Callable[["AccessRequest", "When | None"], "str | None"]
+Test = Callable[["AccessRequest", "When | None"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One condition: ``test`` is the fast yes/no, ``describe`` says what a request lacked."""
+
+    test: Test
+    describe: Callable[[AccessRequest], str]
+    needs_when: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +77,11 @@ class Conditions:
 
     def lacks(self, request: AccessRequest, when: When | None) -> str | None:
         """The first condition ``request`` fails, in words, or ``None`` when all hold."""
-        return next((m for m in (check(request, when) for check in self.checks()) if m is not None), None)
+        return next((c.describe(request) for c in self.checks() if not c.test(request, when)), None)
 
     def all_lacks(self, request: AccessRequest, when: When | None) -> list[str]:
         """Every condition ``request`` fails, in words."""
-        return [m for m in (check(request, when) for check in self.checks()) if m is not None]
+        return [c.describe(request) for c in self.checks() if not c.test(request, when)]
 
     def checks(self) -> tuple[Check, ...]:
         """One small function per condition that is set; the compiler keeps them per rule."""
@@ -113,97 +122,95 @@ class Conditions:
         )
 
 
-def _zone_check(zones: frozenset[str]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        zone = request.resource.zone
-        return None if zone in zones else f"the study's zone {zone} is not one of {sorted(zones)}"
+def _check(test: Test, describe: Callable[[AccessRequest], str], needs_when: bool = False) -> Check:
+    return Check(test, describe, needs_when)
 
-    return check
+
+def _zone_check(zones: frozenset[str]) -> Check:
+    names = sorted(zones)
+    return _check(
+        lambda req, when: req.resource.zone in zones,
+        lambda req: f"the study's zone {req.resource.zone} is not one of {names}",
+    )
 
 
 def _subtree_check(zones: frozenset[str]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        zone = request.resource.zone
-        return None if zone in zones else f"the study's zone {zone} is outside the sub-tree"
-
-    return check
+    return _check(
+        lambda req, when: req.resource.zone in zones,
+        lambda req: f"the study's zone {req.resource.zone} is outside the sub-tree",
+    )
 
 
 def _max_sensitivity_check(limit: Sensitivity) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        level = request.resource.sensitivity
-        return None if level <= limit else f"sensitivity {int(level)} is above {int(limit)}"
-
-    return check
+    return _check(
+        lambda req, when: req.resource.sensitivity <= limit,
+        lambda req: f"sensitivity {int(req.resource.sensitivity)} is above {int(limit)}",
+    )
 
 
 def _min_sensitivity_check(limit: Sensitivity) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        level = request.resource.sensitivity
-        return None if level >= limit else f"sensitivity {int(level)} is below {int(limit)}"
-
-    return check
+    return _check(
+        lambda req, when: req.resource.sensitivity >= limit,
+        lambda req: f"sensitivity {int(req.resource.sensitivity)} is below {int(limit)}",
+    )
 
 
 def _modality_check(modalities: frozenset[str]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        modality = (request.resource.modality or "").upper()
-        return None if modality in modalities else f"modality {modality or '-'} is not one of {sorted(modalities)}"
-
-    return check
+    names = sorted(modalities)
+    return _check(
+        lambda req, when: (req.resource.modality or "").upper() in modalities,
+        lambda req: f"modality {req.resource.modality or '-'} is not one of {names}",
+    )
 
 
 def _consent_check(states: frozenset[ConsentState]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        state = request.resource.consent
-        return None if state in states else f"consent state {state.value} is not one of {sorted(states)}"
-
-    return check
+    names = sorted(s.value for s in states)
+    return _check(
+        lambda req, when: req.resource.consent in states,
+        lambda req: f"consent state {req.resource.consent.value} is not one of {names}",
+    )
 
 
 def _auth_check(minimum: AuthStrength) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        have = request.subject.auth_strength
-        return None if have >= minimum else f"authentication {have.name.lower()} is weaker than {minimum.name.lower()}"
-
-    return check
+    return _check(
+        lambda req, when: req.subject.auth_strength >= minimum,
+        lambda req: f"authentication {req.subject.auth_strength.name.lower()} is weaker than {minimum.name.lower()}",
+    )
 
 
 def _purpose_check(purposes: frozenset[Purpose]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        purpose = request.context.purpose
-        return None if purpose in purposes else f"purpose {purpose.value} is not one of {sorted(purposes)}"
-
-    return check
+    names = sorted(p.value for p in purposes)
+    return _check(
+        lambda req, when: req.context.purpose in purposes,
+        lambda req: f"purpose {req.context.purpose.value} is not one of {names}",
+    )
 
 
 def _network_check(networks: tuple[tuple[str, tuple[Network, ...]], ...]) -> Check:
     names = [name for name, _ in networks]
     flat = tuple(net for _, nets in networks for net in nets)
 
-    def check(request: AccessRequest, when: When | None) -> str | None:
+    def test(req: AccessRequest, when: When | None) -> bool:
         ip = when.ip if when is not None else None
-        if ip is not None and any(ip in net for net in flat):
-            return None
-        return f"address {request.context.ip or '-'} is not in the networks {names}"
+        return ip is not None and any(ip in net for net in flat)
 
-    return check
+    return _check(test, lambda req: f"address {req.context.ip or '-'} is not in the networks {names}", True)
 
 
 def _hours_check(hours: tuple[int, int]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        if when is not None and _in_hours(when.local_minute, hours):
-            return None
-        return f"outside the permitted hours {_clock(hours[0])}-{_clock(hours[1])}"
-
-    return check
+    return _check(
+        lambda req, when: when is not None and _in_hours(when.local_minute, hours),
+        lambda req: f"outside the permitted hours {_clock(hours[0])}-{_clock(hours[1])}",
+        True,
+    )
 
 
 def _weekday_check(days: frozenset[int]) -> Check:
-    def check(request: AccessRequest, when: When | None) -> str | None:
-        return None if when is not None and when.weekday in days else "not on a permitted weekday"
-
-    return check
+    return _check(
+        lambda req, when: when is not None and when.weekday in days,
+        lambda req: "not on a permitted weekday",
+        True,
+    )
 
 
 def _clock(minute: int) -> str:
