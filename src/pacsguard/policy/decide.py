@@ -113,9 +113,7 @@ class DecisionPoint:
             return _break_glass(grant.id, forbids, consents, notes)
         return self._deny(request, forbids, consents, notes, lazy, grants)
 
-    def _grants(
-        self, request: AccessRequest, now: datetime, notes: list[Reason]
-    ) -> tuple[list[Grant], frozenset[int]]:
+    def _grants(self, request: AccessRequest, now: datetime, notes: list[Reason]) -> tuple[list[Grant], frozenset[int]]:
         p = self.policy
         subject, resource, action = request.subject, request.resource, request.action
         same = p.same_organisation(subject.zone, resource.zone)

@@ -10,33 +10,16 @@ import pytest
 
 from pacsguard.agreements import load_agreements
 from pacsguard.clock import FakeClock
-from pacsguard.domain import Role, RoleRef, Zone, ZoneTree
+from pacsguard.domain import ZoneTree
 from pacsguard.policy import DecisionPoint, compile_policy, load_policies
+from tests.unit.policy.helpers import build_zones
 
 MakePoint = Callable[..., DecisionPoint]
 
 
-def r(text: str) -> RoleRef:
-    return RoleRef.parse(text)
-
-
 @pytest.fixture
 def zones() -> ZoneTree:
-    return ZoneTree.build(
-        [
-            Zone(
-                "north",
-                "North",
-                roles=(
-                    Role(r("north/security-officer")),
-                    Role(r("north/radiologist"), includes=(r("north/referrer"),)),
-                    Role(r("north/referrer")),
-                ),
-            ),
-            Zone("north-cardiology", "Cardiology", "north", roles=(Role(r("north-cardiology/cardiologist")),)),
-            Zone("south", "South", roles=(Role(r("south/radiologist")), Role(r("south/security-officer")))),
-        ]
-    )
+    return build_zones()
 
 
 @pytest.fixture

@@ -17,9 +17,34 @@ from pacsguard.domain import (
     Sensitivity,
     Subject,
     Validity,
+    ZoneTree,
 )
 from pacsguard.domain.access import RoleSource
 from pacsguard.domain.decision import BreakGlassGrant
+from pacsguard.domain.zones import Role, Zone
+
+
+def build_zones() -> ZoneTree:
+    """The template's zones: north (with sub-zone north-cardiology) and south."""
+
+    def r(text: str) -> RoleRef:
+        return RoleRef.parse(text)
+
+    return ZoneTree.build(
+        [
+            Zone(
+                "north",
+                "North",
+                roles=(
+                    Role(r("north/security-officer")),
+                    Role(r("north/radiologist"), includes=(r("north/referrer"),)),
+                    Role(r("north/referrer")),
+                ),
+            ),
+            Zone("north-cardiology", "Cardiology", "north", roles=(Role(r("north-cardiology/cardiologist")),)),
+            Zone("south", "South", roles=(Role(r("south/radiologist")), Role(r("south/security-officer")))),
+        ]
+    )
 
 
 def held(text: str, *, validity: Validity | None = None, actions: set[Action] | None = None) -> HeldRole:

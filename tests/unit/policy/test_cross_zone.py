@@ -59,7 +59,11 @@ def test_agreement_not_active_or_expired_never_grants(make_point: MakePoint) -> 
 
 def test_agreement_scope_limits(make_point: MakePoint) -> None:
     p = point(make_point)
-    for req in (south(action=Action.EXPORT), south(sensitivity=Sensitivity.CONFIDENTIAL), south(purpose=Purpose.RESEARCH)):
+    for req in (
+        south(action=Action.EXPORT),
+        south(sensitivity=Sensitivity.CONFIDENTIAL),
+        south(purpose=Purpose.RESEARCH),
+    ):
         decision = p.decide(req)  # type: ignore[arg-type]
         assert decision.effect is Effect.DENY
         assert "agreement-scope" in [r.code for r in decision.reasons]

@@ -39,7 +39,10 @@ def test_role_inclusion_is_honoured(make_point: MakePoint) -> None:
 
 
 def test_deny_overrides(make_point: MakePoint) -> None:
-    forbid = READ + "  - id: no-ct\n    effect: forbid\n    roles: [radiologist]\n    actions: [read]\n    when: {modality: CT}\n"
+    forbid = (
+        READ
+        + "  - id: no-ct\n    effect: forbid\n    roles: [radiologist]\n    actions: [read]\n    when: {modality: CT}\n"
+    )
     point = make_point({"north": forbid})
     denied = point.decide(request("north/radiologist", modality="CT"))
     assert denied.effect is Effect.DENY
@@ -49,7 +52,8 @@ def test_deny_overrides(make_point: MakePoint) -> None:
 
 
 def test_subzone_inherits_parent_rules(make_point: MakePoint) -> None:
-    child = "zone: north-cardiology\nrules:\n  - id: echo\n    effect: permit\n    roles: [cardiologist]\n    actions: [read]\n"
+    child = "zone: north-cardiology\nrules:\n  - id: echo\n    effect: permit\n"
+    child += "    roles: [cardiologist]\n    actions: [read]\n"
     point = make_point({"north": READ, "cardio": child})
     assert point.decide(request("north/referrer", study_zone="north-cardiology")).rule_ids == ("read",)
     assert point.decide(request("north-cardiology/cardiologist", study_zone="north-cardiology")).permitted
@@ -157,12 +161,18 @@ def test_delegation_counts_for_its_actions_and_names_the_chain(make_point: MakeP
 
 def test_decide_many_at_one_instant(make_point: MakePoint) -> None:
     point = make_point({"north": READ})
-    requests = [request("north/referrer"), request("north/security-officer"), request("south/radiologist", zone="south")]
+    requests = [
+        request("north/referrer"),
+        request("north/security-officer"),
+        request("south/radiologist", zone="south"),
+    ]
     assert [d.effect for d in point.decide_many(requests)] == [Effect.PERMIT, Effect.DENY, Effect.DENY]
 
 
 def test_admin_wildcard(make_point: MakePoint) -> None:
-    admin = "zone: north\nrules:\n  - id: adm\n    effect: permit\n    roles: [security-officer]\n    actions: [admin.*]\n"
+    admin = (
+        "zone: north\nrules:\n  - id: adm\n    effect: permit\n    roles: [security-officer]\n    actions: [admin.*]\n"
+    )
     point = make_point({"north": admin})
     assert point.decide(request("north/security-officer", action=Action.ADMIN_USERS)).permitted
     assert not point.decide(request("north/security-officer", action=Action.DELETE)).permitted

@@ -105,7 +105,9 @@ def test_absolute_permit_is_refused(tmp_path: Path, zones: ZoneTree) -> None:
 
 
 def test_subzone_permit_of_parent_forbid_is_a_conflict(tmp_path: Path, zones: ZoneTree) -> None:
-    parent = "zone: north\nrules:\n  - id: no-delete\n    effect: forbid\n    roles: [referrer]\n    actions: [delete]\n"
+    parent = (
+        "zone: north\nrules:\n  - id: no-delete\n    effect: forbid\n    roles: [referrer]\n    actions: [delete]\n"
+    )
     child = (
         "zone: north-cardiology\nrules:\n  - id: cardio-delete\n    effect: permit\n"
         "    roles: [cardiologist, north/radiologist]\n    actions: [read, delete]\n"
@@ -121,7 +123,8 @@ def test_conditional_parent_forbid_narrower_than_permit_is_no_conflict(tmp_path:
         "zone: north\nrules:\n  - id: no-secret\n    effect: forbid\n    roles: [referrer]\n"
         "    actions: [read]\n    when: {min_sensitivity: secret}\n"
     )
-    child = "zone: north-cardiology\nrules:\n  - id: c-read\n    effect: permit\n    roles: [north/referrer]\n    actions: [read]\n"
+    child = "zone: north-cardiology\nrules:\n  - id: c-read\n    effect: permit\n"
+    child += "    roles: [north/referrer]\n    actions: [read]\n"
     (tmp_path / "north.yaml").write_text(parent)
     (tmp_path / "cardio.yaml").write_text(child)
     assert len(load_policies(tmp_path, zones).rules) == 2

@@ -26,16 +26,23 @@ from pacsguard.domain import (
     Validity,
     ZoneTree,
 )
-from pacsguard.policy import BreakGlassRefusal, Conditions, DecisionPoint, PolicySet, Rule, compile_policy
-from pacsguard.policy import request_break_glass
-from tests.unit.policy.conftest import zones as zones_fixture
-from tests.unit.policy.helpers import held
+from pacsguard.policy import (
+    BreakGlassRefusal,
+    Conditions,
+    DecisionPoint,
+    PolicySet,
+    Rule,
+    compile_policy,
+    request_break_glass,
+)
+from tests.unit.policy.helpers import build_zones, held
 
-ZONES: ZoneTree = zones_fixture.__wrapped__()  # type: ignore[attr-defined]
+ZONES: ZoneTree = build_zones()
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ROLES = sorted(ZONES.roles)
 ACTIONS = [Action.QUERY, Action.READ, Action.EXPORT, Action.DELETE, Action.BREAK_GLASS]
 
+ANY_ZONE = st.sampled_from(sorted(ZONES.zones))
 conditions = st.builds(
     Conditions,
     max_sensitivity=st.none() | st.sampled_from(Sensitivity),
@@ -46,7 +53,7 @@ conditions = st.builds(
 
 
 @st.composite
-def rules(draw: st.DrawFn, zone: st.SearchStrategy[str] = st.sampled_from(sorted(ZONES.zones))) -> Rule:
+def rules(draw: st.DrawFn, zone: st.SearchStrategy[str] = ANY_ZONE) -> Rule:
     effect = draw(st.sampled_from(["permit", "forbid"]))
     return Rule(
         id=f"r{draw(st.integers(0, 10**9))}",
@@ -60,7 +67,9 @@ def rules(draw: st.DrawFn, zone: st.SearchStrategy[str] = st.sampled_from(sorted
 
 
 def unique(rs: list[Rule]) -> tuple[Rule, ...]:
-    return tuple(Rule(**{**{f: getattr(r, f) for f in Rule.__dataclass_fields__}, "id": f"r{i}"}) for i, r in enumerate(rs))
+    return tuple(
+        Rule(**{**{f: getattr(r, f) for f in Rule.__dataclass_fields__}, "id": f"r{i}"}) for i, r in enumerate(rs)
+    )
 
 
 @st.composite
@@ -180,7 +189,9 @@ def test_consent_forbids_pass_only_through_break_glass_where_allowed(
 ) -> None:
     from pacsguard.policy import consent_forbids
 
-    grant = BreakGlassGrant("bg", "alice", "reason given here", Validity(NOW, NOW + timedelta(hours=1)), ROLES[0], "p-1")
+    grant = BreakGlassGrant(
+        "bg", "alice", "reason given here", Validity(NOW, NOW + timedelta(hours=1)), ROLES[0], "p-1"
+    )
     context = RequestContext(request.context.purpose, None, grant if with_grant else None)
     asked = AccessRequest(request.subject, request.action, request.resource, context, request.consents)
     decision = point_of(rs).decide(asked)
