@@ -3,10 +3,11 @@ delegation, and the explanations that come with them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from pacsguard.clock import FakeClock
-from pacsguard.domain import Action, AuthStrength, Effect, Obligation, Purpose, Sensitivity, Validity
+from pacsguard.domain import AccessRequest, Action, AuthStrength, Effect, Obligation, Purpose, Sensitivity, Validity
 from tests.unit.policy.conftest import MakePoint
 from tests.unit.policy.helpers import at, held, request
 
@@ -176,3 +177,14 @@ def test_admin_wildcard(make_point: MakePoint) -> None:
     point = make_point({"north": admin})
     assert point.decide(request("north/security-officer", action=Action.ADMIN_USERS)).permitted
     assert not point.decide(request("north/security-officer", action=Action.DELETE)).permitted
+
+
+def test_decide_many_keeps_fresh_subjects_apart(make_point: MakePoint) -> None:
+    point = make_point({"north": READ})
+    roles = ["north/referrer", "north/security-officer"] * 50
+
+    def fresh() -> Iterator[AccessRequest]:
+        for role in roles:  # a new Subject each time, dropped after use
+            yield request(role)
+
+    assert [d.permitted for d in point.decide_many(fresh())] == [role == "north/referrer" for role in roles]

@@ -220,3 +220,31 @@ def test_break_glass_without_a_reason_is_refused(reason: str) -> None:
 def test_decide_many_equals_decide(rs: tuple[Rule, ...], reqs: list[AccessRequest]) -> None:
     point = point_of(rs)
     assert point.decide_many(reqs) == [point.decide(r) for r in reqs]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(rules(), max_size=12).map(unique), requests(), st.sampled_from(["expired", "future", "suspended"]))
+def test_agreements_out_of_force_never_grant(rs: tuple[Rule, ...], request: AccessRequest, how: str) -> None:
+    from pacsguard.agreements import Agreement, AgreementState
+
+    day = timedelta(days=1)
+    validity = {"expired": Validity(NOW - 9 * day, NOW - day), "future": Validity(NOW + day, None)}.get(how, Validity())
+    everything = {
+        role: tuple(other for other in ROLES if ZONES.ancestors(other.zone)[-1] != ZONES.ancestors(role.zone)[-1])
+        for role in ROLES
+    }
+    agreement = Agreement(
+        "ns",
+        ("north", "south"),
+        AgreementState.SUSPENDED if how == "suspended" else AgreementState.ACTIVE,
+        validity,
+        frozenset(Action),
+        Sensitivity.TOP_SECRET,
+        frozenset(Purpose),
+        everything,
+    )
+    point = DecisionPoint(compile_policy(ZONES, PolicySet(rs), [agreement]), FakeClock(NOW))
+    decision = point.decide(request)
+    if not same_org(request):
+        assert decision.effect is Effect.DENY
+        assert decision.agreement is None
