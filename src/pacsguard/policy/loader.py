@@ -14,7 +14,7 @@ from pacsguard import yamlfile
 from pacsguard.domain import Action, Obligation, RoleRef, ZoneTree
 from pacsguard.errors import ConfigError, Problem
 from pacsguard.policy.model import Conditions, Network, PolicySet, Rule
-from pacsguard.policy.schema import DURATION, HOURS, WEEKDAYS, PolicyFileSpec, RuleSpec
+from pacsguard.policy.schema import HOURS, WEEKDAYS, PolicyFileSpec, RuleSpec
 
 __all__ = ["load_policies", "parse_policy_files"]
 
@@ -254,13 +254,6 @@ def _hours(text: str | None) -> tuple[int, int] | None:
     assert match is not None  # the schema checked the pattern
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     return h1 * 60 + m1, min(h2 * 60 + m2, 24 * 60)
-
-
-def duration_seconds(text: str) -> int:
-    """``1h`` -> 3600; the schema has checked the form."""
-    match = DURATION.match(text)
-    assert match is not None
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 def _conflicts(rules: list[Rule], zones: ZoneTree) -> list[Problem]:
