@@ -20,6 +20,7 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── TokenError
     │   └── CertificateError
     ├── PolicyError
+    │   └── PolicyFinding           policy test cases failed, or a policy diff found changes
     ├── AuditError
     │   ├── AuditIntegrityError
     │   ├── AuditUnavailable
@@ -148,6 +149,10 @@ class CertificateError(AuthenticationError):
 
 class PolicyError(PacsguardError):
     """The decision point could not be built or used."""
+
+
+class PolicyFinding(PolicyError):
+    """A finding, not a failure: policy test cases failed or decisions would change (exit 1)."""
 
 
 class AuditError(PacsguardError):
