@@ -18,6 +18,10 @@ from pacsguard.errors import ConfigError, Problem
 
 __all__ = ["Locator", "load", "problems_from_validation", "validate"]
 
+# libyaml's parser when PyYAML was built with it (much faster on large policy sets);
+# both are the safe loaders: no tags, no Python objects.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Key = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,14 +60,18 @@ def load(path: Path, text: str | None = None) -> tuple[Any, Locator]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(Problem(path, f"cannot read file: {exc}")) from exc
+    # One parse: compose the node tree (kept for line numbers), then build the data from it.
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(Problem(path, f"not valid YAML: {reason}", line)) from exc
+    finally:
+        loader.dispose()
     lines: dict[Key, int] = {}
     problems: list[Problem] = []
     if node is not None:
