@@ -1,6 +1,7 @@
 """Principals, roles, assignments, delegations, sessions and authentication."""
 
 from pacsguard.directory.certificates import ClientCertificateVerifier, VerifiedCertificate
+from pacsguard.directory.consents import Consents
 from pacsguard.directory.external import BearerIdentity, ExternalLogin
 from pacsguard.directory.model import (
     AccountState,
@@ -32,6 +33,7 @@ __all__ = [
     "By",
     "Client",
     "ClientCertificateVerifier",
+    "Consents",
     "Containment",
     "Delegation",
     "Device",

@@ -16,6 +16,7 @@ from pacsguard.directory._roles import held_roles
 from pacsguard.directory.assignments import Assignments
 from pacsguard.directory.authn import Authenticator
 from pacsguard.directory.certificates import ClientCertificateVerifier
+from pacsguard.directory.consents import Consents
 from pacsguard.directory.delegations import Delegations
 from pacsguard.directory.external import ExternalLogin
 from pacsguard.directory.model import By, Client
@@ -45,7 +46,7 @@ class Directory:
 
     The parts are attributes: ``principals``, ``assignments``, ``delegations``,
     ``auth`` (passwords, lockout, TOTP, login), ``external`` (client certificates and
-    OIDC bearer tokens), ``sessions`` and ``tokens``.
+    OIDC bearer tokens), ``sessions``, ``tokens`` and patients' ``consents``.
     ``engine`` must be migrated (``storage.migrate``).
     """
 
@@ -69,6 +70,7 @@ class Directory:
         self.tokens = Tokens(self._deps)
         self.auth = Authenticator(self._deps, self.sessions, PasswordVault(password_hasher))
         self.external = ExternalLogin(self._deps, self.sessions, certificates, oidc)
+        self.consents = Consents(self._deps)
 
     @property
     def zones(self) -> ZoneTree:
