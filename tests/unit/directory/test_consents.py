@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -64,7 +65,9 @@ def test_consent_cli(make_site: Callable[..., Path], capsys: pytest.CaptureFixtu
     assert (
         main(["consent", "add", "--site", str(site), "--patient", "P7", "--kind", "deny_zones", "--zone", "south"]) == 0
     )
-    directive_id = capsys.readouterr().out.split()[3]
+    found = re.search(r"c-[0-9a-f]{16}", capsys.readouterr().out)
+    assert found is not None
+    directive_id = found.group()
     assert main(["consent", "list", "--site", str(site), "--patient", "P7"]) == 0
     assert directive_id in capsys.readouterr().out
     assert main(["consent", "add", "--site", str(site), "--patient", "P7", "--kind", "deny_zones"]) == 2
