@@ -86,13 +86,17 @@ def verify(engine: Engine, public_key: Ed25519PublicKey | None, *, progress: Pro
     scan = _Scan({h.size for h in heads})
     try:
         scan.run(engine, report, total, progress)
-        if report.ok:
-            _check_nodes(engine, scan, report)
     except SQLAlchemyError as exc:
         report.findings.append(Finding(scan.edge.size, "unreadable", f"reading failed: {db_reason(exc)}"))
+        scan.complete = False
     report.size = scan.edge.size
     report.root = scan.edge.root()
     _check_heads(heads, scan, public_key, report)
+    if scan.complete:
+        try:
+            _check_nodes(engine, scan, report)
+        except SQLAlchemyError as exc:
+            report.findings.append(Finding(0, "unreadable", f"the tree nodes cannot be read: {db_reason(exc)}"))
     return report
 
 
@@ -181,8 +185,8 @@ def _check_nodes(engine: Engine, scan: _Scan, report: VerifyReport) -> None:
     query = select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).order_by(
         audit_nodes.c.level, audit_nodes.c.idx
     )
-    with engine.connect() as conn:
-        for raw_level, raw_idx, h in conn.execution_options(yield_per=_CHUNK).execute(query):
+    with engine.connect() as conn, conn.execution_options(yield_per=_CHUNK).execute(query) as result:
+        for raw_level, raw_idx, h in result:
             level, idx = int(raw_level), int(raw_idx)
             ours = levels[level] if 0 < level < len(levels) else []
             if idx != following[level] and following[level] < len(ours):
@@ -195,7 +199,8 @@ def _check_nodes(engine: Engine, scan: _Scan, report: VerifyReport) -> None:
             following[level] = idx + 1
             if found:
                 break
-    found.extend(_missing_node(lv, following[lv]) for lv in range(1, len(levels)) if following[lv] < len(levels[lv]))
+    if not found:
+        found = [_missing_node(lv, following[lv]) for lv in range(1, len(levels)) if following[lv] < len(levels[lv])]
     if found:
         report.findings.append(min(found, key=lambda f: f.seq))
 
