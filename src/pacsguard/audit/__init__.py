@@ -1,5 +1,6 @@
 """The tamper-evident audit log: events, Merkle tree, signed heads, proofs, verification, search."""
 
+from pacsguard.audit import merkle
 from pacsguard.audit.canonical import Limits, canonical_bytes, decode, prepare
 from pacsguard.audit.event_types import EVENT_TYPES, is_known
 from pacsguard.audit.heads import SignedHead, load_public_key, load_signing_key, sign_head, verify_head
@@ -32,6 +33,7 @@ __all__ = [
     "is_known",
     "load_public_key",
     "load_signing_key",
+    "merkle",
     "prepare",
     "search",
     "sign_head",

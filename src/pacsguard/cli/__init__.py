@@ -8,7 +8,7 @@ import sys
 import click
 
 from pacsguard import __version__
-from pacsguard.cli import site
+from pacsguard.cli import audit, site
 from pacsguard.cli._common import run_guarded
 
 __all__ = ["main", "pacsguard"]
@@ -23,6 +23,7 @@ def pacsguard() -> None:
 pacsguard.add_command(site.init)
 pacsguard.add_command(site.check_config)
 pacsguard.add_command(site.demo)
+pacsguard.add_command(audit.audit)
 
 
 def main(argv: list[str] | None = None) -> int:
