@@ -76,9 +76,9 @@ def run_and_kill(url: str, key_file: Path, run: str) -> dict[int, str]:
         acked[int(seq)] = tag
     os.kill(process.pid, signal.SIGKILL)
     rest, err = process.communicate(timeout=60)
-    for line in rest.decode().splitlines(keepends=True):
-        if line.endswith("\n"):
-            seq, tag = line.split()
+    for text_line in rest.decode().splitlines(keepends=True):
+        if text_line.endswith("\n"):
+            seq, tag = text_line.split()
             acked[int(seq)] = tag
     assert len(acked) >= ACKS_BEFORE_KILL, f"the writer acknowledged only {len(acked)} events: {err.decode()[-2000:]}"
     assert process.returncode == -signal.SIGKILL
