@@ -48,9 +48,13 @@ class Limits:
     max_type: int = 64
 
 
-def canonical_json(value: Any) -> bytes:
-    """RFC 8785 canonical JSON of ``value`` (a fast path for the common case)."""
-    if _plain(value):
+def canonical_json(value: Any, *, plain: bool | None = None) -> bytes:
+    """RFC 8785 canonical JSON of ``value`` (a fast path for the common case).
+
+    ``plain=True`` promises that ``value`` holds no float, no non-ASCII key and no
+    integer beyond ±2^53 (the caller checked while building it).
+    """
+    if plain if plain is not None else _plain(value):
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return rfc8785.dumps(value)
 
@@ -91,9 +95,7 @@ def prepare(event: AuditEvent, limits: Limits = Limits()) -> Prepared:
     objects, objects_json = _clean_object(event.objects, "objects", marks)
     decision, decision_json = _clean_object(event.decision, "decision", marks) if event.decision else (None, None)
     event_type = marks.text(event.type, "type", limits.max_type) or "external.other"
-    detail = {
-        marks.text(k, "detail", limits.max_string): marks.value(v, f"detail.{k}") for k, v in event.detail.items()
-    }
+    detail = marks.mapping(event.detail, "detail")
     if not is_known(event_type):
         detail["_unknown_type"] = True
     detail = marks.finish(detail)
@@ -104,11 +106,11 @@ def prepare(event: AuditEvent, limits: Limits = Limits()) -> Prepared:
         "decision": decision_json,
         "detail": detail,
         "objects": objects_json,
-        "occurred_at": occurred.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "occurred_at": occurred.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z",
         "outcome": outcome.value,
         "type": event_type,
     }
-    encoded = canonical_json(form)
+    encoded = canonical_json(form, plain=marks.plain)
     if len(encoded) > limits.max_detail_bytes and (bounded := marks.bound(detail)) is not detail:
         detail = form["detail"] = bounded
         encoded = canonical_json(form)
@@ -166,9 +168,8 @@ def _clean_object(value: Any, path: str, marks: _Marks) -> tuple[Any, dict[str, 
             changed = changed or clean != list(v)
             form[name] = clean
         else:
-            clean_value: str | int = (
-                int(v) if isinstance(v, int) and not isinstance(v, bool) else marks.text(v, f"{path}.{name}", limit)
-            )
+            in_range = isinstance(v, int) and not isinstance(v, bool) and -_SAFE_INT <= v <= _SAFE_INT
+            clean_value: str | int = int(v) if in_range else marks.text(v, f"{path}.{name}", limit)
             changed = changed or clean_value != v or type(clean_value) is not type(v)
             form[name] = clean_value
     if changed:
@@ -183,6 +184,7 @@ class _Marks:
         self.limits = limits
         self.replaced: list[str] = []
         self.cut: list[str] = []
+        self.plain = True  # no floats, no non-ASCII keys: the fast JSON path is exact
 
     def text(self, value: object, path: str, limit: int) -> str:
         if isinstance(value, bytes):
@@ -205,18 +207,26 @@ class _Marks:
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, (int, float)):
-            if (isinstance(value, float) and math.isfinite(value)) or -_SAFE_INT <= value <= _SAFE_INT:
-                return value if isinstance(value, float) else int(value)
+            if isinstance(value, float) and math.isfinite(value):
+                self.plain = False
+                return value
+            if not isinstance(value, float) and -_SAFE_INT <= value <= _SAFE_INT:
+                return int(value)
             self.replaced.append(path)
             return repr(value)
         if isinstance(value, Mapping):
-            return {self.text(k, path, self.limits.max_string): self.value(v, f"{path}.{k}") for k, v in value.items()}
+            return self.mapping(value, path)
         if isinstance(value, (list, tuple)):
             return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, (str, bytes)):
             return self.text(value, path, self.limits.max_string)
         self.replaced.append(path)
         return self.text(repr(value), path, self.limits.max_string)
+
+    def mapping(self, value: Mapping[Any, Any], path: str) -> dict[str, JsonValue]:
+        out = {self.text(k, path, self.limits.max_string): self.value(v, f"{path}.{k}") for k, v in value.items()}
+        self.plain = self.plain and all(k.isascii() for k in out)
+        return out
 
     def finish(self, detail: dict[str, JsonValue]) -> dict[str, JsonValue]:
         if self.replaced:

@@ -232,7 +232,7 @@ class AuditLog:
         if self._health.state != "healthy":
             self._health = Health("healthy", None, self.clock.now())
         for item, row in zip(appends, rows, strict=True):
-            item.future.set_result(item.prepared.recorded(row["seq"]))
+            item.future.set_result(item.prepared.recorded(row[0]))
         if head is not None:
             self._head_size, self._head_time = head.size, head.timestamp
             self._push(head)
@@ -269,27 +269,29 @@ class AuditLog:
                 self._health = Health(self._health.state, self._health.reason, self._health.since, str(exc))
 
 
-def _rows(appends: list[_Append], edge: merkle.RightEdge) -> tuple[list[dict[str, Any]], list[tuple[int, int, bytes]]]:
-    rows: list[dict[str, Any]] = []
+def _rows(appends: list[_Append], edge: merkle.RightEdge) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
+    """The rows of ``EVENT_COLUMNS`` for a batch, and the tree nodes it completes."""
+    rows: list[tuple[Any, ...]] = []
     nodes: list[tuple[int, int, bytes]] = []
     for item in appends:
         seq = edge.size
         data = item.prepared.canonical(seq)
         leaf = merkle.leaf_hash(data)
         nodes.extend(edge.append(leaf))
-        event, actor, objects = item.prepared.event, item.prepared.event.actor, item.prepared.event.objects
+        event = item.prepared.event
+        actor, objects = event.actor, event.objects
         rows.append(
-            {
-                "seq": seq,
-                "occurred_us": to_us(event.occurred_at),
-                "type": event.type,
-                "outcome": event.outcome.value,
-                "principal_id": actor.principal_id,
-                "ip": actor.ip,
-                "patient_id": objects.patient_id,
-                "study_uid": objects.study_uid,
-                "leaf_hash": leaf,
-                "canonical": data,
-            }
+            (
+                seq,
+                to_us(event.occurred_at),
+                event.type,
+                event.outcome.value,
+                actor.principal_id,
+                actor.ip,
+                objects.patient_id,
+                objects.study_uid,
+                leaf,
+                data,
+            )
         )
     return rows, nodes

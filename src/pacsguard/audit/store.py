@@ -18,7 +18,20 @@ from pacsguard.audit.heads import SignedHead
 from pacsguard.errors import AuditIntegrityError, AuditUnavailable
 from pacsguard.storage.audit_tables import audit_events, audit_heads, audit_nodes
 
-__all__ = ["AuditStore", "db_reason", "from_us", "to_us"]
+__all__ = ["EVENT_COLUMNS", "AuditStore", "db_reason", "from_us", "to_us"]
+
+EVENT_COLUMNS = (
+    "seq",
+    "occurred_us",
+    "type",
+    "outcome",
+    "principal_id",
+    "ip",
+    "patient_id",
+    "study_uid",
+    "leaf_hash",
+    "canonical",
+)
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,6 +52,9 @@ class AuditStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_events = _insert_sql("audit_events", EVENT_COLUMNS, mark)
+        self._insert_nodes = _insert_sql("audit_nodes", ("level", "idx", "hash"), mark)
 
     def load_edge(self) -> merkle.RightEdge:
         """The tree's right edge as stored; raises ``AuditUnavailable``/``AuditIntegrityError``."""
@@ -66,13 +82,17 @@ class AuditStore:
     def append(
         self, rows: Sequence[Mapping[str, Any]], nodes: Iterable[tuple[int, int, bytes]], head: SignedHead | None
     ) -> None:
-        """Insert one batch of events, their new tree nodes and maybe a head, in one transaction."""
-        node_rows = [{"level": level, "idx": idx, "hash": h} for level, idx, h in nodes]
+        """Insert one batch of events, their new tree nodes and maybe a head, in one transaction.
+
+        Each event row holds the values of ``EVENT_COLUMNS`` in that order.
+        """
+        node_rows = list(nodes)
         with self.engine.begin() as conn:
+            # The driver's executemany, without SQLAlchemy's per-row work: this is the hot path.
             if rows:
-                conn.execute(audit_events.insert(), list(rows))
+                conn.exec_driver_sql(self._insert_events, [tuple(r) for r in rows])
             if node_rows:
-                conn.execute(audit_nodes.insert(), node_rows)
+                conn.exec_driver_sql(self._insert_nodes, node_rows)
             if head is not None:
                 conn.execute(audit_heads.insert(), [_head_row(head)])
 
@@ -122,6 +142,10 @@ class AuditStore:
                 )
                 found.update({(level, int(i)): bytes(h) for i, h in conn.execute(query)})
         return found
+
+
+def _insert_sql(table: str, columns: Sequence[str], mark: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"  # noqa: S608 - fixed names
 
 
 def _getter(nodes: Mapping[tuple[int, int], bytes]) -> merkle.NodeGetter:

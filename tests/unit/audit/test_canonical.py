@@ -134,3 +134,10 @@ def test_outcome_and_strenum_values_are_plain() -> None:
     p = prepare(event(outcome=Outcome.DENIED, detail={"o": Outcome.ERROR}))
     assert json.loads(p.canonical(2))["outcome"] == "denied"
     assert p.event.detail["o"] == "error"
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=5), st.text(max_size=20))
+def test_prepared_bytes_are_always_rfc8785(detail: dict[str, Any], name: str) -> None:
+    data = prepare(event(detail=detail, actor=Actor(name))).canonical(5)
+    # parse_int=float: a float like 2.0**53 is written as an integer, and must read back as a float
+    assert rfc8785.dumps(json.loads(data, parse_int=float)) == data
