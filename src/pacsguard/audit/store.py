@@ -80,7 +80,7 @@ class AuditStore:
             return [_head(dict(r._mapping)) for r in conn.execute(select(audit_heads).order_by(audit_heads.c.id))]
 
     def append(
-        self, rows: Sequence[Mapping[str, Any]], nodes: Iterable[tuple[int, int, bytes]], head: SignedHead | None
+        self, rows: Sequence[Sequence[Any]], nodes: Iterable[tuple[int, int, bytes]], head: SignedHead | None
     ) -> None:
         """Insert one batch of events, their new tree nodes and maybe a head, in one transaction.
 
