@@ -17,6 +17,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class AuditOptions:
     head_every_events: int = 1000
     head_every_seconds: float = 60.0
     max_batch: int = 5000
+    gather_seconds: float = 0.001  # when several callers are active, wait this long to fill a batch
     queue_limit: int = 100_000
     limits: Limits = field(default_factory=Limits)
 
@@ -65,29 +67,33 @@ class Health:
 class Receipt:
     """The promise that an appended event becomes durable; ``result()`` or ``await`` it."""
 
-    __slots__ = ("_future",)
+    __slots__ = ("_future", "_prepared")
 
-    def __init__(self, future: Future[AuditEvent]) -> None:
+    def __init__(self, prepared: Prepared, future: Future[int]) -> None:
+        self._prepared = prepared
         self._future = future
 
     def result(self, timeout: float | None = None) -> AuditEvent:
-        """Wait until the event is committed; returns it with its ``seq``.
+        """Wait until the event is committed; returns it (as recorded) with its ``seq``.
 
         Raises ``AuditUnavailable`` if it could not be written.
         """
-        return self._future.result(timeout)
+        return self._prepared.recorded(self._future.result(timeout))
 
     def done(self) -> bool:
         return self._future.done()
 
     def __await__(self) -> Generator[Any, None, AuditEvent]:
-        return asyncio.wrap_future(self._future).__await__()
+        return self._wait().__await__()
+
+    async def _wait(self) -> AuditEvent:
+        return self._prepared.recorded(await asyncio.wrap_future(self._future))
 
 
 @dataclass(slots=True)
 class _Append:
     prepared: Prepared
-    future: Future[AuditEvent]
+    future: Future[int]
 
 
 @dataclass(slots=True)
@@ -135,9 +141,9 @@ class AuditLog:
         Raises ``AuditUnavailable`` at once if the log is closed.
         """
         prepared = prepare(event, self.options.limits)
-        future: Future[AuditEvent] = Future()
+        future: Future[int] = Future()
         self._put(_Append(prepared, future))
-        return Receipt(future)
+        return Receipt(prepared, future)
 
     def emit(self, event: AuditEvent) -> None:
         """``EventSink``: record ``event`` and wait until it is durable; raises ``AuditUnavailable``."""
@@ -201,13 +207,21 @@ class AuditLog:
                 self._commit([])
                 continue
             batch: list[object] = [first]
-            while len(batch) < self.options.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._drain(batch)
+            if 1 < len(batch) < self.options.max_batch and self.options.gather_seconds > 0:
+                # Concurrent callers: the ones just released are still re-submitting; a
+                # moment's wait lets one commit (one fsync) carry all of them.
+                time.sleep(self.options.gather_seconds)
+                self._drain(batch)
             stop = any(item is _STOP for item in batch)
             self._commit([item for item in batch if item is not _STOP])
+
+    def _drain(self, batch: list[object]) -> None:
+        while len(batch) < self.options.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def _idle_timeout(self) -> float | None:
         pending = self._key is not None and self._edge.size > self._head_size
@@ -232,7 +246,7 @@ class AuditLog:
         if self._health.state != "healthy":
             self._health = Health("healthy", None, self.clock.now())
         for item, row in zip(appends, rows, strict=True):
-            item.future.set_result(item.prepared.recorded(row[0]))
+            item.future.set_result(row[0])
         if head is not None:
             self._head_size, self._head_time = head.size, head.timestamp
             self._push(head)
