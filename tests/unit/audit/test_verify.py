@@ -169,3 +169,11 @@ def test_postgres_refuses_update_and_delete(filled: Engine) -> None:
     ]:
         with pytest.raises(DBAPIError, match="append-only"), filled.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_worker_processes_find_the_same(filled: Engine, signing_key: Ed25519PrivateKey) -> None:
+    assert verify(filled, signing_key.public_key(), workers=2).ok
+    with attacker(filled) as conn:
+        conn.execute(text("UPDATE audit_events SET type = 'study.delete' WHERE seq = 26"))
+    report = verify(filled, signing_key.public_key(), workers=2)
+    assert (report.first_seq, report.findings[0].kind) == (26, "altered")
