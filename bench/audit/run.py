@@ -192,7 +192,7 @@ def measure_appends(
     return results
 
 
-def fill(engine: Engine, n: int) -> Ed25519PrivateKey:
+def fill(engine: Engine, n: int) -> tuple[Ed25519PrivateKey, bytes]:
     """Append ``n`` events (pipelined by one caller, committed in groups)."""
     key = Ed25519PrivateKey.generate()
     with AuditLog(engine, signing_key=key, options=AuditOptions(head_every_events=10_000, queue_limit=20_000)) as log:
@@ -207,15 +207,16 @@ def fill(engine: Engine, n: int) -> Ed25519PrivateKey:
         for r in window:
             r.result()
         log.sign_head()
+        root = log.root()
     console.print()
-    return key
+    return key, root
 
 
 def measure_scale(directory: Path, n: int, proofs: int) -> dict[str, float]:
     engine = make_engine(f"sqlite:///{directory / 'scale.db'}")
     migrate(engine)
     t0 = time.perf_counter()
-    key = fill(engine, n)
+    key, root = fill(engine, n)
     fill_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     report = verify(engine, key.public_key())
@@ -226,6 +227,7 @@ def measure_scale(directory: Path, n: int, proofs: int) -> dict[str, float]:
     verify_1_s = time.perf_counter() - t0
     assert report.ok, report.findings
     assert report.size == n
+    assert report.root == root
     rng = random.Random(7)
     times, check_times = [], []
     for seq in rng.sample(range(n), proofs):

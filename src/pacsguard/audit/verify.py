@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import defaultdict
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.audit import merkle
-from pacsguard.audit._rowcheck import Chunk, Finding, check_range, check_rows, read_range
+from pacsguard.audit._rowcheck import CHUNK, CHUNK_LEVEL, Chunk, Finding, check_range, check_rows, read_range
 from pacsguard.audit.heads import SignedHead, verify_head
 from pacsguard.audit.store import AuditStore, db_reason
 from pacsguard.storage.audit_tables import audit_events, audit_nodes
@@ -33,7 +32,6 @@ from pacsguard.storage.audit_tables import audit_events, audit_nodes
 __all__ = ["Finding", "VerifyReport", "verify"]  # Finding is defined in _rowcheck
 
 Progress = Callable[[int, int], None]
-_CHUNK = 50_000
 _PARALLEL_FROM = 200_000
 
 
@@ -83,14 +81,14 @@ def verify(
     end = 0 if last is None else int(last) + 1
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if end >= _PARALLEL_FROM else 1
-    scan = _Scan({h.size for h in heads})
+    scan = _Scan()
     try:
         scan.run(_chunks(engine, end, workers), end, report, progress)
     except (SQLAlchemyError, OSError, BrokenProcessPool) as exc:
-        report.findings.append(Finding(scan.edge.size, "unreadable", f"reading failed: {db_reason(exc)}"))
+        report.findings.append(Finding(scan.size, "unreadable", f"reading failed: {db_reason(exc)}"))
         scan.complete = False
-    report.size = scan.edge.size
-    report.root = scan.edge.root()
+    report.size = scan.size
+    report.root = scan.root(scan.size)
     _check_heads(heads, scan, public_key, report)
     if scan.complete:
         try:
@@ -101,7 +99,7 @@ def verify(
 
 
 def _chunks(engine: Engine, end: int, workers: int) -> Iterator[Chunk]:
-    ranges = [(lo, min(lo + _CHUNK, end)) for lo in range(0, end, _CHUNK)]
+    ranges = [(lo, min(lo + CHUNK, end)) for lo in range(0, end, CHUNK)]
     if workers <= 1:
         for lo, hi in ranges:
             yield check_rows(read_range(engine, lo, hi), lo, hi)
@@ -118,23 +116,24 @@ def _chunks(engine: Engine, end: int, workers: int) -> Iterator[Chunk]:
 
 
 class _Scan:
-    """Feeds checked leaf hashes to the tree in order, until the first bad event."""
+    """Joins the checked ranges, in order, into the whole tree, until the first bad event.
 
-    def __init__(self, head_sizes: set[int]) -> None:
-        self.edge = merkle.RightEdge()
-        self.head_sizes = head_sizes
-        self.roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
-        self.levels: list[list[bytes]] = [[]]
+    Ranges are ``CHUNK`` leaves long and aligned, so each brings its own complete
+    subtrees up to ``CHUNK_LEVEL``; only the few nodes above are computed here.
+    """
+
+    def __init__(self) -> None:
+        self.levels: list[bytearray] = [bytearray() for _ in range(CHUNK_LEVEL + 1)]  # [0]: leaves
+        self.top = merkle.RightEdge()  # over the level-CHUNK_LEVEL nodes
+        self.size = 0
         self.complete = True  # False once an event finding stopped the scan
 
     def run(self, chunks: Iterator[Chunk], end: int, report: VerifyReport, progress: Progress | None) -> None:
         try:
             for chunk in chunks:
-                leaves = chunk.leaves
-                for offset in range(0, len(leaves), 32):
-                    self._add(leaves[offset : offset + 32])
+                self._add(chunk)
                 if progress is not None:
-                    progress(self.edge.size, end)
+                    progress(self.size, end)
                 if chunk.finding is not None:
                     report.findings.append(chunk.finding)
                     self.complete = False
@@ -143,42 +142,67 @@ class _Scan:
             if isinstance(chunks, Generator):
                 chunks.close()
 
-    def _add(self, leaf: bytes) -> None:
-        levels = self.levels
-        for level, _index, h in self.edge.append(leaf):
-            if len(levels) <= level:
-                levels.append([])
-            levels[level].append(h)
-        if self.edge.size in self.head_sizes:
-            self.roots[self.edge.size] = self.edge.root()
+    def _add(self, chunk: Chunk) -> None:
+        self.levels[0] += chunk.leaves
+        for level, hashes in enumerate(chunk.nodes, start=1):
+            self.levels[level] += hashes
+        self.size += len(chunk.leaves) // 32
+        if len(chunk.leaves) // 32 == CHUNK:
+            for level, _idx, h in self.top.append(chunk.nodes[-1][-32:]):
+                while len(self.levels) <= CHUNK_LEVEL + level:
+                    self.levels.append(bytearray())
+                self.levels[CHUNK_LEVEL + level] += h
+
+    def get(self, level: int, index: int) -> bytes:
+        return bytes(self.levels[level][index * 32 : index * 32 + 32])
+
+    def root(self, size: int) -> bytes:
+        """MTH of the first ``size`` leaves (size <= self.size)."""
+        return merkle.RightEdge.restore(size, self.get).root()
+
+    def nodes(self, level: int) -> bytes:
+        return bytes(self.levels[level]) if 0 < level < len(self.levels) else b""
 
 
 def _check_nodes(engine: Engine, scan: _Scan, report: VerifyReport) -> None:
-    """Compare the stored complete-subtree hashes (what proofs are made of) with the recomputed ones."""
-    size, levels = scan.edge.size, scan.levels
-    found: list[Finding] = []
-    following: dict[int, int] = defaultdict(int)  # the next index expected, per level
-    query = select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).order_by(
-        audit_nodes.c.level, audit_nodes.c.idx
-    )
-    with engine.connect() as conn, conn.execution_options(yield_per=_CHUNK).execute(query) as result:
-        for raw_level, raw_idx, h in result:
-            level, idx = int(raw_level), int(raw_idx)
-            ours = levels[level] if 0 < level < len(levels) else []
-            if idx != following[level] and following[level] < len(ours):
-                found.append(_missing_node(level, following[level]))
-            if idx >= len(ours):
-                last = ((idx + 1) << level) - 1
-                found.append(Finding(max(idx << level, size), "node", f"a stored tree node covers events up to {last}"))
-            elif bytes(h) != ours[idx]:
-                found.append(Finding(idx << level, "node", f"the tree node at level {level}, index {idx} is wrong"))
-            following[level] = idx + 1
-            if found:
-                break
-    if not found:
-        found = [_missing_node(lv, following[lv]) for lv in range(1, len(levels)) if following[lv] < len(levels[lv])]
+    """Compare the stored complete-subtree hashes (what proofs are made of) with the recomputed ones.
+
+    Level by level: a level whose stored hashes, joined, equal the recomputed ones joined
+    is right as a whole; only a level that differs is walked to find where.
+    """
+    top = len(scan.levels)
+    with engine.connect() as conn:
+        stored_levels = {int(v) for v in conn.execute(select(audit_nodes.c.level).distinct()).scalars()}
+        found: list[Finding] = []
+        for level in sorted(stored_levels | set(range(1, top))):
+            rows = conn.execute(
+                select(audit_nodes.c.idx, audit_nodes.c.hash)
+                .where(audit_nodes.c.level == level)
+                .order_by(audit_nodes.c.idx)
+            ).all()
+            joined = scan.nodes(level)
+            same = len(rows) * 32 == len(joined) and b"".join(bytes(r[1]) for r in rows) == joined
+            if same and (not rows or int(rows[-1][0]) == len(rows) - 1):
+                continue
+            ours = [joined[i : i + 32] for i in range(0, len(joined), 32)]
+            found += _level_problem(level, [(int(i), bytes(h)) for i, h in rows], ours, scan.size)
     if found:
         report.findings.append(min(found, key=lambda f: f.seq))
+
+
+def _level_problem(level: int, rows: list[tuple[int, bytes]], ours: list[bytes], size: int) -> list[Finding]:
+    """The first difference between one level's stored and recomputed nodes."""
+    stored = dict(rows)
+    for idx, h in enumerate(ours):
+        if idx not in stored:
+            return [_missing_node(level, idx)]
+        if stored[idx] != h:
+            return [Finding(idx << level, "node", f"the tree node at level {level}, index {idx} is wrong")]
+    extra = sorted(i for i in stored if i >= len(ours))
+    if extra:
+        first, last = extra[0], ((extra[0] + 1) << level) - 1
+        return [Finding(max(first << level, size), "node", f"a stored tree node covers events up to {last}")]
+    return []
 
 
 def _missing_node(level: int, idx: int) -> Finding:
@@ -187,8 +211,9 @@ def _missing_node(level: int, idx: int) -> Finding:
 
 
 def _check_heads(heads: list[SignedHead], scan: _Scan, key: Ed25519PublicKey | None, report: VerifyReport) -> None:
-    size = scan.edge.size
+    size = scan.size
     good = 0
+    roots: dict[int, bytes] = {}
     for head in heads:
         report.heads_checked += 1
         last = max(head.size - 1, 0)
@@ -203,8 +228,10 @@ def _check_heads(heads: list[SignedHead], scan: _Scan, key: Ed25519PublicKey | N
                 report.findings.append(
                     Finding(size, "truncated", f"a signed head covers {head.size} events but only {size} are stored")
                 )
-        elif head.size in scan.roots:
-            if scan.roots[head.size] != head.root_hash:
+        else:
+            if head.size not in roots:
+                roots[head.size] = scan.root(head.size)
+            if roots[head.size] != head.root_hash:
                 report.findings.append(
                     Finding(
                         good, "rewritten", f"events {good}..{last} do not match the signed head for size {head.size}"

@@ -177,3 +177,35 @@ def test_worker_processes_find_the_same(filled: Engine, signing_key: Ed25519Priv
         conn.execute(text("UPDATE audit_events SET type = 'study.delete' WHERE seq = 26"))
     report = verify(filled, signing_key.public_key(), workers=2)
     assert (report.first_seq, report.findings[0].kind) == (26, "altered")
+
+
+def test_aligned_ranges_join_into_the_whole_tree() -> None:
+    """Ranges checked apart (as worker processes do) give the same tree as one pass."""
+    from pacsguard.audit import merkle
+    from pacsguard.audit._rowcheck import CHUNK, CHUNK_LEVEL, Chunk
+    from pacsguard.audit.verify import _Scan
+
+    size = 2 * CHUNK + 12345
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    whole = merkle.RightEdge()
+    stored: dict[tuple[int, int], bytes] = {}
+    for leaf in leaves:
+        for level, idx, h in whole.append(leaf):
+            stored[level, idx] = h
+    scan = _Scan()
+    for lo in range(0, size, CHUNK):
+        part = leaves[lo : lo + CHUNK]
+        edge = merkle.RightEdge()
+        nodes = [bytearray() for _ in range(CHUNK_LEVEL)]
+        for leaf in part:
+            for level, _idx, h in edge.append(leaf):
+                nodes[level - 1] += h
+        scan._add(Chunk(lo, b"".join(part), tuple(bytes(n) for n in nodes), None))
+    assert scan.size == size
+    assert scan.root(size) == whole.root()
+    assert scan.root(CHUNK + 7) == merkle.subtree_hash(
+        0, CHUNK + 7, lambda lv, i: leaves[i] if lv == 0 else stored[lv, i]
+    )
+    for level in range(1, len(scan.levels)):
+        expected = b"".join(stored[level, i] for i in range(size >> level))
+        assert scan.nodes(level) == expected
