@@ -24,6 +24,7 @@ from pacsguard.errors import AuditError
 
 __all__ = [
     "SignedHead",
+    "dumps",
     "head_message",
     "key_id",
     "load_public_key",

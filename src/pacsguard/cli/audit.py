@@ -64,7 +64,10 @@ def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | Non
     default=None,
     help="Ed25519 public key (PEM) the heads must be signed with (default: the site's signing key).",
 )
-def verify_command(site: Path | None, public_key: Path | None) -> None:
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that check events."
+)
+def verify_command(site: Path | None, public_key: Path | None, workers: int) -> None:
     """Recompute every event, the Merkle tree and every signed head; exit 1 on the first difference."""
     settings = load_settings(site)
     key = _public_key(settings, public_key)
