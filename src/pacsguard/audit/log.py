@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.audit import merkle
 from pacsguard.audit.canonical import Limits, Prepared, prepare
@@ -123,7 +124,10 @@ class AuditLog:
         self._key = signing_key
         self._witnesses = tuple(witnesses)
         self._edge = self.store.load_edge()
-        last = self.store.latest_head()
+        try:
+            last = self.store.latest_head()
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable(f"the audit heads cannot be read: {db_reason(exc)}") from exc
         self._head_size = last.size if last else 0
         self._head_time = last.timestamp if last else self.clock.now()
         self._health = Health("healthy", None, self.clock.now())

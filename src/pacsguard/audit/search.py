@@ -19,7 +19,7 @@ from pacsguard.audit.canonical import decode
 from pacsguard.audit.store import db_reason, to_us
 from pacsguard.clock import Clock, utc
 from pacsguard.domain.events import Actor, AuditEvent, EventSink, JsonValue, Outcome
-from pacsguard.errors import AuditUnavailable
+from pacsguard.errors import AuditIntegrityError, AuditUnavailable
 from pacsguard.storage.audit_tables import audit_events
 
 __all__ = ["MAX_LIMIT", "AuditPage", "AuditQuery", "search"]
@@ -70,7 +70,8 @@ class AuditPage:
 def search(engine: Engine, query: AuditQuery, *, reader: Actor, sink: EventSink, clock: Clock) -> AuditPage:
     """Record that ``reader`` searched the log, then return one page of matching events.
 
-    Raises ``AuditUnavailable`` if the search cannot be recorded or the log cannot be read.
+    Raises ``AuditUnavailable`` if the search cannot be recorded or the log cannot be read,
+    ``AuditIntegrityError`` if a stored event is not a canonical event any more.
     """
     limit = max(1, min(query.limit, MAX_LIMIT))
     sink.emit(AuditEvent("audit.log.used", clock.now(), actor=reader, detail={"query": query.describe()}))
@@ -85,8 +86,15 @@ def search(engine: Engine, query: AuditQuery, *, reader: Actor, sink: EventSink,
             rows = conn.execute(statement).all()
     except SQLAlchemyError as exc:
         raise AuditUnavailable(f"the audit log cannot be read: {db_reason(exc)}") from exc
-    events = tuple(decode(bytes(row[1])) for row in rows[:limit])
+    events = tuple(_event(int(row[0]), row[1]) for row in rows[:limit])
     return AuditPage(events, int(rows[limit - 1][0]) if len(rows) > limit else None)
+
+
+def _event(seq: int, data: object) -> AuditEvent:
+    try:
+        return decode(bytes(data))  # type: ignore[call-overload]
+    except (ValueError, TypeError) as exc:
+        raise AuditIntegrityError(f"event {seq} is corrupt ({exc}): run 'pacsguard audit verify'") from exc
 
 
 def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:

@@ -209,3 +209,15 @@ def test_aligned_ranges_join_into_the_whole_tree() -> None:
     for level in range(1, len(scan.levels)):
         expected = b"".join(stored[level, i] for i in range(size >> level))
         assert scan.nodes(level) == expected
+
+
+def test_search_over_a_corrupt_event_says_so(filled: Engine, open_log: OpenLog) -> None:
+    from pacsguard.audit import AuditQuery
+    from pacsguard.domain.events import Actor
+    from pacsguard.errors import AuditIntegrityError
+
+    with attacker(filled) as conn:
+        conn.execute(text("UPDATE audit_events SET canonical = :c WHERE seq = 3"), {"c": b"junk"})
+    log = open_log()
+    with pytest.raises(AuditIntegrityError, match="event 3 is corrupt"):
+        log.search(AuditQuery(patient="P3"), reader=Actor("officer"))
