@@ -77,7 +77,8 @@ def inclusion(engine: Engine, seq: int, size: int | None = None) -> InclusionPro
     except SQLAlchemyError as exc:
         raise AuditUnavailable(f"the audit log cannot be read: {db_reason(exc)}") from exc
     if leaf is None or not 0 <= seq < stored:
-        raise AuditError(f"there is no event {seq} (the log holds events 0..{stored - 1})")
+        holds = f"events 0..{stored - 1}" if stored else "no events yet"
+        raise AuditError(f"there is no event {seq} (the log holds {holds})")
     head = _head_for(heads, seq, size)
     if size is None and head is None:
         raise AuditError(f"no signed head covers event {seq} yet: run 'pacsguard audit sign-head' first")
