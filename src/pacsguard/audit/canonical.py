@@ -1,0 +1,245 @@
+"""Canonical bytes of an ``AuditEvent`` (RFC 8785 JSON) and the cleaning that precedes them.
+
+The JSON form has eight keys: ``actor``, ``decision``, ``detail``, ``objects``,
+``occurred_at`` (UTC, ISO 8601 with microseconds and ``Z``), ``outcome``, ``seq`` and
+``type``; empty and ``None`` fields of actor, objects and decision are left out.
+
+Recording never fails on bad input; it records the event and marks what it changed:
+
+* a detail map larger than ``Limits.max_detail_bytes`` becomes
+  ``{"_truncated": true, "_original_size": N, "_preview": "..."}``;
+* a string that is not valid Unicode (lone surrogates, ``bytes``) is decoded with
+  replacement characters and its path is listed in ``detail["_replaced"]``;
+* a value JSON cannot carry (a set, NaN, an object) is recorded as its text, also listed;
+* an overlong string field is cut at ``Limits.max_string`` and listed in
+  ``detail["_cut"]``;
+* an event type outside ``EVENT_TYPES`` gets ``detail["_unknown_type"] = true``.
+
+Speed: ``rfc8785.dumps`` is the reference. For values without floats, non-ASCII keys or
+integers beyond ±2^53 (nearly every event), ``json.dumps(sort_keys=True)`` writes the same
+bytes five times faster; a property test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from pacsguard.audit.event_types import is_known
+from pacsguard.domain.events import Actor, AuditEvent, DecisionRef, JsonValue, ObjectRef, Outcome
+
+__all__ = ["Limits", "Prepared", "canonical_bytes", "canonical_json", "decode", "prepare"]
+
+_SAFE_INT = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds applied before an event is recorded."""
+
+    max_detail_bytes: int = 8192
+    max_string: int = 2048
+    max_type: int = 64
+
+
+def canonical_json(value: Any, *, plain: bool | None = None) -> bytes:
+    """RFC 8785 canonical JSON of ``value`` (a fast path for the common case).
+
+    ``plain=True`` promises that ``value`` holds no float, no non-ASCII key and no
+    integer beyond ±2^53 (the caller checked while building it).
+    """
+    if plain if plain is not None else _plain(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return rfc8785.dumps(value)
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(k.isascii() and _plain(v) for k, v in value.items())
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A cleaned event whose canonical bytes only lack the sequence number."""
+
+    event: AuditEvent
+    head: bytes
+    type_json: bytes
+
+    def canonical(self, seq: int) -> bytes:
+        """The canonical bytes of the event once the log has given it ``seq``."""
+        return b'%s,"seq":%d,"type":%s}' % (self.head, seq, self.type_json)
+
+    def recorded(self, seq: int) -> AuditEvent:
+        """The cleaned event carrying its sequence number."""
+        return replace(self.event, seq=seq)
+
+
+def prepare(event: AuditEvent, limits: Limits = Limits()) -> Prepared:
+    """Clean ``event`` (bounds, Unicode, unknown type) and encode all of it but ``seq``."""
+    marks = _Marks(limits)
+    actor, actor_json = _clean_object(event.actor, "actor", marks)
+    objects, objects_json = _clean_object(event.objects, "objects", marks)
+    decision, decision_json = _clean_object(event.decision, "decision", marks) if event.decision else (None, None)
+    event_type = marks.text(event.type, "type", limits.max_type) or "external.other"
+    detail = marks.mapping(event.detail, "detail")
+    if not is_known(event_type):
+        detail["_unknown_type"] = True
+    detail = marks.finish(detail)
+    occurred = event.occurred_at.astimezone(UTC) if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+    outcome = Outcome(event.outcome)
+    form = {
+        "actor": actor_json,
+        "decision": decision_json,
+        "detail": detail,
+        "objects": objects_json,
+        "occurred_at": occurred.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z",
+        "outcome": outcome.value,
+        "type": event_type,
+    }
+    encoded = canonical_json(form, plain=marks.plain)
+    if len(encoded) > limits.max_detail_bytes and (bounded := marks.bound(detail)) is not detail:
+        detail = form["detail"] = bounded
+        encoded = canonical_json(form)
+    # "type" sorts last and its value is a string, so its key is the last ',"type":'.
+    cut = encoded.rindex(b',"type":')
+    clean = AuditEvent(event_type, occurred, outcome, actor, objects, decision, detail)
+    return Prepared(clean, encoded[:cut], encoded[cut + 8 : -1])
+
+
+def canonical_bytes(event: AuditEvent, limits: Limits = Limits()) -> bytes:
+    """The canonical bytes of a recorded event; raises ``ValueError`` if ``seq`` is unset."""
+    if event.seq is None:
+        raise ValueError("the event has no sequence number yet")
+    return prepare(event, limits).canonical(event.seq)
+
+
+def decode(data: bytes) -> AuditEvent:
+    """The event stored as ``data``; raises ``ValueError`` if it is not a canonical event."""
+    try:
+        raw = json.loads(data)
+        event = AuditEvent(
+            type=str(raw["type"]),
+            occurred_at=datetime.strptime(raw["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+            outcome=Outcome(raw["outcome"]),
+            actor=Actor(**_tuples(raw["actor"], ("roles",))),
+            objects=ObjectRef(**raw["objects"]),
+            decision=DecisionRef(**_tuples(raw["decision"], ("rule_ids", "delegation"))) if raw["decision"] else None,
+            detail=dict(raw["detail"]),
+            seq=int(raw["seq"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not a canonical audit event: {exc}") from exc
+    if set(raw) != {"actor", "decision", "detail", "objects", "occurred_at", "outcome", "seq", "type"}:
+        raise ValueError("not a canonical audit event: unexpected keys")
+    return event
+
+
+def _tuples(raw: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: tuple(v) if k in names else v for k, v in raw.items()}
+
+
+def _clean_object(value: Any, path: str, marks: _Marks) -> tuple[Any, dict[str, Any]]:
+    """The cleaned dataclass (the same object if nothing changed) and its JSON form."""
+    form: dict[str, Any] = {}
+    changed = False
+    limit = marks.limits.max_string
+    for name in value.__slots__:
+        v = getattr(value, name)
+        if v is None or v == ():
+            continue
+        if (type(v) is str and len(v) <= limit and v.isascii()) or type(v) is int:
+            form[name] = v
+        elif isinstance(v, tuple):
+            clean = [marks.text(x, f"{path}.{name}", limit) for x in v]
+            changed = changed or clean != list(v)
+            form[name] = clean
+        else:
+            in_range = isinstance(v, int) and not isinstance(v, bool) and -_SAFE_INT <= v <= _SAFE_INT
+            clean_value: str | int = int(v) if in_range else marks.text(v, f"{path}.{name}", limit)
+            changed = changed or clean_value != v or type(clean_value) is not type(v)
+            form[name] = clean_value
+    if changed:
+        value = type(value)(**{k: tuple(v) if isinstance(v, list) else v for k, v in form.items()})
+    return value, form
+
+
+class _Marks:
+    """Collects what cleaning changed, for the markers in ``detail``."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.replaced: list[str] = []
+        self.cut: list[str] = []
+        self.plain = True  # no floats, no non-ASCII keys: the fast JSON path is exact
+
+    def text(self, value: object, path: str, limit: int) -> str:
+        if isinstance(value, bytes):
+            self.replaced.append(path)
+            value = value.decode("utf-8", "replace")
+        elif not isinstance(value, str):
+            self.replaced.append(path)
+            value = str(value)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.replaced.append(path)
+            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        if len(value) > limit:
+            self.cut.append(path)
+            value = value[:limit]
+        return str(value)
+
+    def value(self, value: object, path: str) -> JsonValue:  # noqa: PLR0911 - one case per JSON type
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            if isinstance(value, float) and math.isfinite(value):
+                self.plain = False
+                return value
+            if not isinstance(value, float) and -_SAFE_INT <= value <= _SAFE_INT:
+                return int(value)
+            self.replaced.append(path)
+            return repr(value)
+        if isinstance(value, Mapping):
+            return self.mapping(value, path)
+        if isinstance(value, (list, tuple)):
+            return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, (str, bytes)):
+            return self.text(value, path, self.limits.max_string)
+        self.replaced.append(path)
+        return self.text(repr(value), path, self.limits.max_string)
+
+    def mapping(self, value: Mapping[Any, Any], path: str) -> dict[str, JsonValue]:
+        out = {self.text(k, path, self.limits.max_string): self.value(v, f"{path}.{k}") for k, v in value.items()}
+        self.plain = self.plain and all(k.isascii() for k in out)
+        return out
+
+    def finish(self, detail: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if self.replaced:
+            detail["_replaced"] = list(dict.fromkeys(self.replaced))
+        if self.cut:
+            detail["_cut"] = list(dict.fromkeys(self.cut))
+        return detail
+
+    def bound(self, detail: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        size = len(canonical_json(detail))
+        if size <= self.limits.max_detail_bytes:
+            return detail
+        keep = {k: detail[k] for k in ("_unknown_type", "_replaced", "_cut") if k in detail}
+        preview = canonical_json(detail).decode("utf-8")[: max(0, self.limits.max_detail_bytes // 4)]
+        truncated: dict[str, JsonValue] = {"_truncated": True, "_original_size": size, "_preview": preview}
+        return {**truncated, **{k: v for k, v in keep.items() if len(canonical_json(v)) < 1024}}

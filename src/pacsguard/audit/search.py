@@ -1,0 +1,121 @@
+"""Searching the audit log, with keyset pagination; every search is itself audited.
+
+``search`` first records an ``audit.log.used`` event naming the reader and the query
+(durably: if that cannot be recorded, the search is refused), then reads the matching
+events in sequence order. Each filter uses an index that ends in ``seq``, so "who
+accessed this patient" reads only that patient's rows, a page at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from pacsguard.audit.canonical import decode
+from pacsguard.audit.store import db_reason, to_us
+from pacsguard.clock import Clock, utc
+from pacsguard.domain.events import Actor, AuditEvent, EventSink, JsonValue, Outcome
+from pacsguard.errors import AuditIntegrityError, AuditUnavailable
+from pacsguard.storage.audit_tables import audit_events
+
+__all__ = ["MAX_LIMIT", "AuditPage", "AuditQuery", "search"]
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters (all optional, combined with AND), a cursor and a page size (1..MAX_LIMIT)."""
+
+    actor: str | None = None
+    patient: str | None = None
+    study: str | None = None
+    ip: str | None = None
+    types: Sequence[str] = ()
+    outcome: Outcome | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    after_seq: int | None = None
+    limit: int = 100
+
+    def describe(self) -> dict[str, JsonValue]:
+        """The query as JSON, for the ``audit.log.used`` record."""
+        out: dict[str, JsonValue] = {
+            "actor": self.actor,
+            "patient": self.patient,
+            "study": self.study,
+            "ip": self.ip,
+            "types": list(self.types) or None,
+            "outcome": self.outcome.value if self.outcome else None,
+            "since": utc(self.since).isoformat() if self.since else None,
+            "until": utc(self.until).isoformat() if self.until else None,
+            "after_seq": self.after_seq,
+            "limit": self.limit,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of results, oldest first; pass ``next_after`` as ``after_seq`` for the next."""
+
+    events: tuple[AuditEvent, ...]
+    next_after: int | None
+
+
+def search(engine: Engine, query: AuditQuery, *, reader: Actor, sink: EventSink, clock: Clock) -> AuditPage:
+    """Record that ``reader`` searched the log, then return one page of matching events.
+
+    Raises ``AuditUnavailable`` if the search cannot be recorded or the log cannot be read,
+    ``AuditIntegrityError`` if a stored event is not a canonical event any more.
+    """
+    limit = max(1, min(query.limit, MAX_LIMIT))
+    sink.emit(AuditEvent("audit.log.used", clock.now(), actor=reader, detail={"query": query.describe()}))
+    statement = (
+        select(audit_events.c.seq, audit_events.c.canonical)
+        .where(*_conditions(query))
+        .order_by(audit_events.c.seq)
+        .limit(limit + 1)
+    )
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(statement).all()
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable(f"the audit log cannot be read: {db_reason(exc)}") from exc
+    events = tuple(_event(int(row[0]), row[1]) for row in rows[:limit])
+    return AuditPage(events, int(rows[limit - 1][0]) if len(rows) > limit else None)
+
+
+def _event(seq: int, data: object) -> AuditEvent:
+    try:
+        return decode(bytes(data))  # type: ignore[call-overload]
+    except (ValueError, TypeError) as exc:
+        raise AuditIntegrityError(f"event {seq} is corrupt ({exc}): run 'pacsguard audit verify'") from exc
+
+
+def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
+    c = audit_events.c
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in [
+        (c.principal_id, query.actor),
+        (c.patient_id, query.patient),
+        (c.study_uid, query.study),
+        (c.ip, query.ip),
+    ]:
+        if value is not None:
+            conditions.append(column == value)
+    if query.types:
+        conditions.append(c.type.in_(list(query.types)))
+    if query.outcome is not None:
+        conditions.append(c.outcome == Outcome(query.outcome).value)
+    if query.since is not None:
+        conditions.append(c.occurred_us >= to_us(utc(query.since)))
+    if query.until is not None:
+        conditions.append(c.occurred_us < to_us(utc(query.until)))
+    if query.after_seq is not None:
+        conditions.append(c.seq > query.after_seq)
+    return conditions

@@ -1,0 +1,139 @@
+"""``pacsguard audit …``: verify the log, print the signed head, prove events and consistency.
+
+Exit codes: 0 everything verifies, 1 a finding (the log does not verify), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
+
+from pacsguard.audit import AuditLog, load_public_key, load_signing_key, verify
+from pacsguard.audit.proofs import consistency, inclusion
+from pacsguard.audit.store import AuditStore
+from pacsguard.cli._common import console, err_console, load_settings, site_option
+from pacsguard.config import Settings
+from pacsguard.errors import AuditError, AuditIntegrityError
+from pacsguard.storage import make_engine, migrate
+
+__all__ = ["audit"]
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log: verify, heads, proofs."""
+
+
+@contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url, echo=settings.storage.echo)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | None:
+    if path is not None:
+        return load_public_key(path)
+    site_key = settings.path(settings.pki.signing_key)
+    if site_key.exists():
+        return load_public_key(site_key)
+    err_console.print(f"[yellow]warning:[/] no key at {site_key}: head signatures are not checked (use --public-key)")
+    return None
+
+
+@audit.command("verify")
+@site_option
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Ed25519 public key (PEM) the heads must be signed with (default: the site's signing key).",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that check events."
+)
+def verify_command(site: Path | None, public_key: Path | None, workers: int) -> None:
+    """Recompute every event, the Merkle tree and every signed head; exit 1 on the first difference."""
+    settings = load_settings(site)
+    key = _public_key(settings, public_key)
+    with _engine(settings) as engine:
+        columns = [TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("events", total=None)
+            report = verify(
+                engine, key, progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
+    if report.ok:
+        console.print(
+            f"[green]ok:[/] {report.size} events, {report.heads_checked} signed heads verify; root {report.root.hex()}"
+        )
+        return
+    finding = report.first()
+    assert finding is not None
+    console.print(f"[bold red]FAILED at seq {finding.seq}[/] ({finding.kind}): {finding.message}", markup=True)
+    for other in report.findings:
+        if other is not finding:
+            console.print(f"  also at seq {other.seq} ({other.kind}): {other.message}", markup=False)
+    raise AuditIntegrityError(f"the audit log does not verify: the first difference is at seq {finding.seq}")
+
+
+@audit.command("head")
+@site_option
+def head_command(site: Path | None) -> None:
+    """Print the latest signed tree head as JSON, for external witnessing."""
+    settings = load_settings(site)
+    with _engine(settings) as engine:
+        head = AuditStore(engine).latest_head()
+    if head is None:
+        raise AuditError("no signed head yet: run 'pacsguard audit sign-head'")
+    _print_json(head.to_json())
+
+
+@audit.command("sign-head")
+@site_option
+def sign_head_command(site: Path | None) -> None:
+    """Make a signed tree head now with the site's signing key, and print it."""
+    settings = load_settings(site)
+    key = load_signing_key(settings.path(settings.pki.signing_key))
+    with _engine(settings) as engine, AuditLog(engine, signing_key=key) as log:
+        head = log.sign_head()
+    _print_json(head.to_json())
+
+
+@audit.command("prove")
+@site_option
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--size", type=click.IntRange(min=1), default=None, help="Tree size (default: the newest signed head).")
+def prove_command(site: Path | None, seq: int, size: int | None) -> None:
+    """Print an inclusion proof (RFC 9162) of event SEQ against a signed head."""
+    settings = load_settings(site)
+    with _engine(settings) as engine:
+        proof = inclusion(engine, seq, size)
+    _print_json(proof.to_json())
+
+
+@audit.command("consistency")
+@site_option
+@click.argument("old", type=click.IntRange(min=1))
+@click.argument("new", type=click.IntRange(min=1))
+def consistency_command(site: Path | None, old: int, new: int) -> None:
+    """Print a consistency proof (RFC 9162) that the log at size OLD is a prefix of the log at NEW."""
+    settings = load_settings(site)
+    with _engine(settings) as engine:
+        proof = consistency(engine, old, new)
+    _print_json(proof.to_json())

@@ -1,0 +1,143 @@
+"""Canonical bytes (RFC 8785) and the cleaning of bad input before recording."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pacsguard.audit.canonical import Limits, canonical_bytes, canonical_json, decode, prepare
+from pacsguard.audit.event_types import EVENT_TYPES, is_known
+from pacsguard.domain.events import Actor, AuditEvent, DecisionRef, ObjectRef, Outcome
+
+WHEN = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def event(**kwargs: object) -> AuditEvent:
+    base: dict[str, object] = {
+        "type": "study.read",
+        "occurred_at": WHEN,
+        "actor": Actor("alice", ("radiologist",), zone="north", ip="10.0.0.7", auth_strength=2),
+        "objects": ObjectRef(patient_id="P1", study_uid="1.2.3", count=3),
+        "decision": DecisionRef("permit", ("r1",), agreement="north-south"),
+        "detail": {"path": "/dicomweb/studies/1.2.3"},
+    }
+    return AuditEvent(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+@given(json_values)
+def test_fast_path_writes_exactly_rfc8785(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_canonical_bytes_are_rfc8785_of_the_json_form_and_decode_back() -> None:
+    e = event(seq=None)
+    data = prepare(e).canonical(41)
+    assert rfc8785.dumps(json.loads(data)) == data
+    form = json.loads(data)
+    assert form["seq"] == 41
+    assert form["occurred_at"] == "2026-01-05T09:00:00.123456Z"
+    assert form["actor"] == {
+        "principal_id": "alice",
+        "roles": ["radiologist"],
+        "zone": "north",
+        "ip": "10.0.0.7",
+        "auth_strength": 2,
+    }
+    back = decode(data)
+    assert back == prepare(e).recorded(41)
+    assert canonical_bytes(back) == data
+
+
+def test_timestamps_are_normalised_to_utc() -> None:
+    local = WHEN.astimezone(timezone(timedelta(hours=2)))
+    assert prepare(event(occurred_at=local)).canonical(1) == prepare(event()).canonical(1)
+    naive = prepare(event(occurred_at=WHEN.replace(tzinfo=None))).canonical(1)
+    assert naive == prepare(event()).canonical(1)
+
+
+def test_oversized_detail_is_truncated_and_marked() -> None:
+    p = prepare(event(detail={"blob": "x" * 1000, "more": list(range(3000))}), Limits(max_detail_bytes=4096))
+    detail = p.event.detail
+    assert detail["_truncated"] is True
+    original = detail["_original_size"]
+    assert isinstance(original, int)
+    assert original > 4096
+    assert len(p.canonical(1)) < 4096 + 600
+    assert json.loads(p.canonical(1))["detail"]["_truncated"] is True
+
+
+def test_overlong_string_is_cut_and_marked() -> None:
+    p = prepare(event(actor=Actor("a" * 5000)), Limits(max_string=100))
+    assert p.event.actor.principal_id == "a" * 100
+    assert p.event.detail["_cut"] == ["actor.principal_id"]
+
+
+def test_non_utf8_strings_are_replaced_and_marked() -> None:
+    bad = "caf\udce9"  # what surrogateescape makes of b"caf\xe9"
+    p = prepare(event(actor=Actor(bad), detail={"raw": b"\xff\xfe", "name": "\ud800x"}))
+    data = p.canonical(3)
+    data.decode("utf-8")
+    assert p.event.actor.principal_id == "caf\ufffd"
+    assert p.event.detail["raw"] == "\ufffd\ufffd"
+    assert p.event.detail["name"] == "\ufffdx"
+    assert p.event.detail["_replaced"] == ["actor.principal_id", "detail.raw", "detail.name"]
+
+
+def test_values_json_cannot_carry_are_recorded_as_text_and_marked() -> None:
+    p = prepare(event(detail={"n": float("nan"), "s": {1, 2}, "big": 2**70}))
+    assert p.event.detail["n"] == "nan"
+    assert p.event.detail["s"] == "{1, 2}"
+    assert p.event.detail["big"] == str(2**70)
+    assert p.event.detail["_replaced"] == ["detail.n", "detail.s", "detail.big"]
+    assert rfc8785.dumps(json.loads(p.canonical(1))) == p.canonical(1)
+
+
+def test_unknown_event_type_is_recorded_and_marked() -> None:
+    p = prepare(event(type="study.teleport"))
+    assert p.event.type == "study.teleport"
+    assert p.event.detail["_unknown_type"] is True
+    assert "_unknown_type" not in prepare(event()).event.detail
+    assert prepare(event(type="")).event.type == "external.other"
+
+
+def test_the_type_list_is_documented_and_complete() -> None:
+    for name in ["login.success", "study.read", "admin.role.grant", "audit.log.used", "containment.undone"]:
+        assert is_known(name)
+    assert all(desc and name == name.lower() for name, desc in EVENT_TYPES.items())
+
+
+def test_decode_refuses_what_is_not_an_event() -> None:
+    for data in [b"", b"[]", b'{"seq": 1}', b"\xff"]:
+        try:
+            decode(data)
+        except ValueError:
+            continue
+        raise AssertionError(data)
+
+
+def test_outcome_and_strenum_values_are_plain() -> None:
+    p = prepare(event(outcome=Outcome.DENIED, detail={"o": Outcome.ERROR}))
+    assert json.loads(p.canonical(2))["outcome"] == "denied"
+    assert p.event.detail["o"] == "error"
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=5), st.text(max_size=20))
+def test_prepared_bytes_are_always_rfc8785(detail: dict[str, Any], name: str) -> None:
+    data = prepare(event(detail=detail, actor=Actor(name))).canonical(5)
+    # parse_int=float: a float like 2.0**53 is written as an integer, and must read back as a float
+    assert rfc8785.dumps(json.loads(data, parse_int=float)) == data

@@ -1,0 +1,151 @@
+"""The durable log: numbering, group commit, restart, heads, witnesses, fail closed."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, text
+
+from pacsguard.audit import AuditLog, AuditOptions, FileWitness, verify, verify_head
+from pacsguard.audit.canonical import canonical_bytes
+from pacsguard.audit.merkle import RightEdge, leaf_hash
+from pacsguard.audit.store import AuditStore
+from pacsguard.clock import FakeClock
+from pacsguard.errors import AuditError, AuditUnavailable
+from tests.unit.audit.conftest import OpenLog, fill, sample
+
+
+def test_events_are_numbered_from_zero_and_durable(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log()
+    recorded = fill(log, clock, 12)
+    assert [e.seq for e in recorded] == list(range(12))
+    assert log.size == 12
+    store = AuditStore(engine)
+    assert store.size() == 12
+    edge = RightEdge()
+    for e in recorded:
+        stored = store.leaf(e.seq or 0)
+        assert stored is not None
+        assert stored[0] == canonical_bytes(e)
+        edge.append(leaf_hash(stored[0]))
+    assert edge.root() == log.root()
+
+
+def test_emit_waits_and_async_callers_await(open_log: OpenLog, clock: FakeClock) -> None:
+    log = open_log()
+    log.emit(sample(0, clock))
+    assert log.size == 1
+
+    async def many() -> list[int]:
+        events = await asyncio.gather(*(log.append(sample(i, clock)) for i in range(20)))
+        return [e.seq if e.seq is not None else -1 for e in events]
+
+    assert sorted(asyncio.run(many())) == list(range(1, 21))
+
+
+def test_reopening_continues_the_same_tree(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    first = open_log()
+    fill(first, clock, 11)
+    first.close()
+    second = open_log()
+    assert second.size == 11
+    fill(second, clock, 6)
+    second.close()
+    report = verify(engine, None)
+    assert report.ok, report.findings
+    assert report.size == 17
+    assert report.root == second.root()
+
+
+def test_heads_every_n_events_on_time_and_on_demand(
+    open_log: OpenLog, engine: Engine, clock: FakeClock, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    witness = FileWitness(tmp_path / "witness" / "heads.jsonl")
+    log = open_log(options=AuditOptions(head_every_events=5, head_every_seconds=600), witnesses=[witness])
+    fill(log, clock, 12)
+    store = AuditStore(engine)
+    sizes = [0] + [h.size for h in store.heads()]
+    assert sizes[-1] >= 10  # at the first commit after every 5 events (a batch may hold more)
+    assert all(b - a >= 5 for a, b in itertools.pairwise(sizes))
+    clock.advance(seconds=601)
+    log.emit(sample(99, clock))
+    sizes = [h.size for h in store.heads()]
+    assert sizes[-1] == 13
+    head = log.sign_head()
+    assert head.size == 13
+    assert head.root_hash == log.root()
+    assert verify_head(head, signing_key.public_key())
+    assert [h.size for h in witness.heads()] == [h.size for h in store.heads()]
+    lines = (tmp_path / "witness" / "heads.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["root_hash"] == head.root_hash.hex()
+
+
+def test_without_a_key_there_are_no_heads(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log(signing_key=None)
+    fill(log, clock, 7)
+    assert AuditStore(engine).heads() == []
+    with pytest.raises(AuditError, match="no signing key"):
+        log.sign_head()
+
+
+def test_a_failing_database_fails_closed_and_reports_health(
+    open_log: OpenLog, engine: Engine, clock: FakeClock
+) -> None:
+    log = open_log()
+    fill(log, clock, 3)
+    assert log.health.state == "healthy"
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_moved"))
+    with pytest.raises(AuditUnavailable, match="cannot record"):
+        log.emit(sample(3, clock))
+    failing = log.health
+    assert failing.state == "failing"
+    assert failing.reason
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events_moved RENAME TO audit_events"))
+    assert log.append(sample(4, clock)).result(timeout=60).seq == 3
+    recovered = log.health
+    assert recovered.state == "healthy"
+
+
+def test_a_closed_log_refuses(open_log: OpenLog, clock: FakeClock) -> None:
+    log = open_log()
+    log.close()
+    with pytest.raises(AuditUnavailable, match="closed"):
+        log.emit(sample(0, clock))
+
+
+def test_bad_input_is_recorded_never_refused(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log()
+    huge = log.append(sample(0, clock, detail={f"k{i}": "x" * 1000 for i in range(20)})).result(timeout=60)
+    odd = log.append(sample(1, clock, type="made.up", detail={"name": "caf\udce9", "raw": b"\xff"})).result(timeout=60)
+    assert huge.detail["_truncated"] is True
+    assert odd.detail["_unknown_type"] is True
+    assert odd.detail["_replaced"] == ["detail.name", "detail.raw"]
+    assert verify(engine, None).ok
+
+
+def test_opening_an_unmigrated_database_is_refused(tmp_path: Path) -> None:
+    from pacsguard.storage import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(AuditUnavailable, match="cannot be read"):
+        AuditLog(engine)
+    engine.dispose()
+
+
+def test_settings_build_options_and_witnesses(tmp_path: Path) -> None:
+    from pacsguard.audit.settings import AuditSettings
+
+    settings = AuditSettings(head_every_events=7, witness_file="heads.jsonl", max_detail_bytes=1024)
+    assert settings.options().head_every_events == 7
+    assert settings.options().limits.max_detail_bytes == 1024
+    [witness] = settings.witnesses(lambda p: tmp_path / p)
+    assert isinstance(witness, FileWitness)
+    assert witness.path == tmp_path / "heads.jsonl"
+    assert AuditSettings().witnesses(lambda p: tmp_path / p) == []

@@ -1,0 +1,119 @@
+"""Search with keyset pagination (itself audited), and proofs an auditor checks offline."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, text
+
+from pacsguard.audit import AuditQuery, check_consistency, check_inclusion, merkle, verify_head
+from pacsguard.audit.heads import SignedHead
+from pacsguard.audit.proofs import consistency, inclusion
+from pacsguard.clock import FakeClock
+from pacsguard.domain.events import Actor, Outcome
+from pacsguard.errors import AuditError
+from tests.unit.audit.conftest import OpenLog, fill, sample
+
+OFFICER = Actor("officer", ("privacy-officer",), ip="10.9.9.9")
+
+
+def test_who_accessed_this_patient_pages_through_matches(open_log: OpenLog, clock: FakeClock) -> None:
+    log = open_log()
+    fill(log, clock, 60)
+    seen: list[int] = []
+    after = None
+    while True:
+        page = log.search(AuditQuery(patient="P3", after_seq=after, limit=3), reader=OFFICER)
+        seen += [e.seq for e in page.events if e.seq is not None]
+        assert all(e.objects.patient_id == "P3" for e in page.events)
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == [i for i in range(60) if i % 7 == 3]
+
+
+def test_filters_combine(open_log: OpenLog, clock: FakeClock) -> None:
+    log = open_log()
+    fill(log, clock, 30)
+    log.emit(sample(30, clock, outcome=Outcome.DENIED, type="access.denied"))
+    page = log.search(AuditQuery(actor="user1", types=("study.read",), ip="10.0.0.1", limit=100), reader=OFFICER)
+    assert [e.seq for e in page.events] == [i for i in range(30) if i % 4 == 1 and i % 5 == 1 and i % 3]
+    denied = log.search(AuditQuery(outcome=Outcome.DENIED), reader=OFFICER)
+    assert [e.type for e in denied.events] == ["access.denied"]
+    window = log.search(
+        AuditQuery(since=clock.now() + timedelta(seconds=5), until=clock.now() + timedelta(seconds=8)),
+        reader=OFFICER,
+    )
+    assert [e.seq for e in window.events] == [5, 6, 7]
+    assert log.search(AuditQuery(study="1.2.840.12"), reader=OFFICER).events[0].seq == 12
+
+
+def test_every_search_is_recorded_as_audit_log_used(open_log: OpenLog, clock: FakeClock) -> None:
+    log = open_log()
+    fill(log, clock, 5)
+    log.search(AuditQuery(patient="P1"), reader=OFFICER)
+    used = log.search(AuditQuery(types=("audit.log.used",)), reader=OFFICER).events
+    assert len(used) == 2
+    assert used[0].actor == OFFICER
+    assert used[0].detail["query"] == {"patient": "P1", "limit": 100}
+
+
+def test_patient_search_uses_the_patient_index(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log()
+    fill(log, clock, 5)
+    sql = "SELECT seq, canonical FROM audit_events WHERE patient_id = 'P1' AND seq > 0 ORDER BY seq LIMIT 101"
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        else:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN " + sql)))
+    assert "ix_audit_events_patient_seq" in plan
+
+
+def test_inclusion_proofs_check_offline_against_the_signed_head(
+    open_log: OpenLog, engine: Engine, clock: FakeClock, signing_key: Ed25519PrivateKey
+) -> None:
+    log = open_log()
+    fill(log, clock, 23)
+    head = log.sign_head()
+    for seq in (0, 7, 22):
+        proof = json.loads(json.dumps(inclusion(engine, seq).to_json()))
+        assert proof["size"] == 23
+        assert check_inclusion(proof)
+        kept = SignedHead.from_json(proof["head"])
+        assert verify_head(kept, signing_key.public_key())
+        assert kept.root_hash.hex() == proof["root_hash"] == head.root_hash.hex()
+        forged = {**proof, "event": proof["event"].replace("study", "stody")}
+        assert not check_inclusion(forged)
+    with pytest.raises(AuditError, match="no event 99"):
+        inclusion(engine, 99)
+
+
+def test_consistency_proofs_between_heads(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log()
+    fill(log, clock, 9)
+    old = log.sign_head()
+    fill(log, clock, 14)
+    new = log.sign_head()
+    proof = consistency(engine, old.size, new.size).to_json()
+    assert proof["old_root_hash"] == old.root_hash.hex()
+    assert proof["new_root_hash"] == new.root_hash.hex()
+    assert check_consistency(proof)
+    assert merkle.verify_consistency(
+        old.size, new.size, old.root_hash, new.root_hash, [bytes.fromhex(p) for p in proof["path"]]
+    )
+    assert not check_consistency({**proof, "old_size": 8})
+    with pytest.raises(AuditError, match="need 0 < OLD <= NEW"):
+        consistency(engine, 5, 500)
+
+
+def test_a_proof_needs_a_covering_head(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log(signing_key=None)
+    fill(log, clock, 3)
+    with pytest.raises(AuditError, match="sign-head"):
+        inclusion(engine, 1)
+    assert check_inclusion(inclusion(engine, 1, size=3).to_json())
