@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pacsguard.errors import ConfigError, Problem
 
 __all__ = [
+    "AuditSettings",
     "AuthSettings",
     "LockoutSettings",
     "OidcSettings",
@@ -120,6 +121,16 @@ class ServerSettings(_Section):
     public_url: str = ""
 
 
+class AuditSettings(_Section):
+    """A signed head every ``head_every_events`` events or ``head_every_seconds``; a
+    witness file (heads as JSON lines, site-relative); the bound on an event's detail."""
+
+    head_every_events: int = Field(1000, ge=1)
+    head_every_seconds: float = Field(60, gt=0)
+    witness_file: str = ""
+    max_detail_bytes: int = Field(8192, ge=512)
+
+
 class Settings(_Section):
     """Everything ``pacsguard.toml`` can say; ``site`` is where it was loaded from."""
 
@@ -129,6 +140,7 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     pki: PkiSettings = PkiSettings()
     server: ServerSettings = ServerSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def database_url(self) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pacsguard import yamlfile
+from pacsguard import pki, yamlfile
 from pacsguard.domain.zones import Role, RoleRef, Zone, ZoneTree
 from pacsguard.errors import ConfigError, Problem
 
@@ -156,3 +156,7 @@ def scaffold(directory: Path, *, force: bool = False) -> None:
             elif not target.exists() or force:
                 shutil.copyfile(item, target)
     (directory / "pki").chmod(0o700)
+    # The audit log signs its tree heads from the very first event.
+    signing_key = directory / "pki" / "signing-key.pem"
+    if not signing_key.exists():
+        pki.make_signing_key(signing_key)

@@ -10,19 +10,27 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from pacsguard.app import Site, open_site
 from pacsguard.cli._common import load_settings
+from pacsguard.config import Settings
 from pacsguard.directory import Acting, By, Directory, Operator
-from pacsguard.directory.wiring import open_directory
 from pacsguard.domain import Validity
 
-__all__ = ["_by", "_open", "_period", "_show_time", "_table", "_when"]
+__all__ = ["_by", "_open", "_period", "_show_time", "_table", "_when", "open_site_for_command"]
 
 _RELATIVE = re.compile(r"^\+(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def _open(site: Path | None) -> Directory:
-    return open_directory(load_settings(site))
+    return open_site_for_command(load_settings(site)).directory
+
+
+def open_site_for_command(settings: Settings) -> Site:
+    """The whole site (audit log included), closed when the command ends."""
+    opened = open_site(settings)
+    click.get_current_context().call_on_close(opened.close)
+    return opened
 
 
 def _by(principal_id: str | None) -> By:

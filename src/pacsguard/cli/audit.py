@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from pacsguard.audit import AuditLog, load_public_key, load_signing_key, verify
 from pacsguard.audit.proofs import consistency, inclusion
 from pacsguard.audit.store import AuditStore
+from pacsguard.cli import audit_export
 from pacsguard.cli._common import console, err_console, load_settings, site_option
 from pacsguard.config import Settings
 from pacsguard.errors import AuditError, AuditIntegrityError
@@ -137,3 +138,6 @@ def consistency_command(site: Path | None, old: int, new: int) -> None:
     with _engine(settings) as engine:
         proof = consistency(engine, old, new)
     _print_json(proof.to_json())
+
+
+audit.add_command(audit_export.export)

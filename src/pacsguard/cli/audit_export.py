@@ -24,8 +24,12 @@ import click
 from pacsguard.audit.export_dicom import AuditSource, to_dicom_xml
 from pacsguard.audit.export_fhir import to_fhir_json
 from pacsguard.audit.export_files import EventSource, JsonlEventSource, write_csv, write_jsonl
-from pacsguard.cli._common import err_console
-from pacsguard.domain import AuditEvent
+from pacsguard.audit.reader import LogReader
+from pacsguard.cli._common import err_console, load_settings, site_option
+from pacsguard.cli._directory import open_site_for_command
+from pacsguard.directory import Operator
+from pacsguard.domain import Actor, AuditEvent
+from pacsguard.domain.events import JsonValue
 
 __all__ = ["FORMATS", "export", "run_export"]
 
@@ -103,21 +107,45 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
     "--from-jsonl",
     "from_jsonl",
     type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
-    required=True,
-    help="Read events from a JSONL export (written by --format jsonl).",
+    default=None,
+    help="Read events from a JSONL export (written by --format jsonl) instead of the site's log.",
 )
+@site_option
 @click.option("--audit-source-id", default="pacsguard", show_default=True, help="AuditSourceID in the messages.")
 def export(
     fmt: str,
     since: datetime | None,
     until: datetime | None,
     output: Path | None,
-    from_jsonl: Path,
+    from_jsonl: Path | None,
     audit_source_id: str,
+    site: Path | None,
 ) -> None:
-    """Export audit events between --since and --until in a standard format."""
+    """Export audit events between --since and --until in a standard format.
+
+    Reading the site's log is itself recorded (``audit.log.used``) before any event is read.
+    """
     if since is not None and until is not None and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
-    count = run_export(JsonlEventSource(from_jsonl), fmt, since, until, output, AuditSource(audit_source_id))
+    source: EventSource
+    if from_jsonl is not None:
+        source = JsonlEventSource(from_jsonl)
+    else:
+        opened = open_site_for_command(load_settings(site))
+        detail: dict[str, JsonValue] = {"export": fmt, "since": _iso(since), "until": _iso(until)}
+        opened.audit.emit(
+            AuditEvent(
+                "audit.log.used",
+                opened.clock.now(),
+                actor=Actor(principal_id=Operator.current().id),
+                detail=detail,
+            )
+        )
+        source = LogReader(opened.engine)
+    count = run_export(source, fmt, since, until, output, AuditSource(audit_source_id))
     if output is not None:
         err_console.print(f"exported {count} events to {output} ({fmt})")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -30,12 +30,15 @@ def pki() -> None:
 
 @pki.command()
 @site_option
-@click.option("--force", is_flag=True, help="Replace an existing CA, server certificate and signing key.")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing CA and server certificate (the signing key is always kept)."
+)
 @click.option("--days", type=click.IntRange(1, 36500), default=3650, show_default=True, help="CA validity.")
 def init(site: Path | None, force: bool, days: int) -> None:
     """Create the site CA, a server certificate for localhost/127.0.0.1 and the signing key."""
     settings = load_settings(site)
     paths = _init_paths(settings)
+    signing_key = paths.pop("signing_key")
     existing = [p for p in paths.values() if p.exists()]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
@@ -46,12 +49,15 @@ def init(site: Path | None, force: bool, days: int) -> None:
     server = pki_files.issue_server(ca, now, days=min(days, 397))
     _write(lambda: ca.write(paths["ca_cert"], paths["ca_key"]))
     _write(lambda: server.write(paths["server_cert"], paths["server_key"]))
-    _write(lambda: pki_files.make_signing_key(paths["signing_key"]))
+    # The signing key is never replaced: the heads already in the audit log were signed
+    # with it, and a new key would make them fail verification.
+    if not signing_key.exists():
+        _write(lambda: pki_files.make_signing_key(signing_key))
     _say(f"CA certificate      {escape(str(paths['ca_cert']))} (the trust root to give clients)")
     _say(f"  fingerprint       [bold]{ca.fingerprint}[/]")
     _say(f"server certificate  {escape(str(paths['server_cert']))} (localhost, 127.0.0.1)")
     _say(f"  fingerprint       [bold]{server.fingerprint}[/]")
-    _say(f"signing key         {escape(str(paths['signing_key']))} (Ed25519, mode 0600)")
+    _say(f"signing key         {escape(str(signing_key))} (Ed25519, mode 0600; kept if it existed)")
     _say(f"private keys        {escape(str(paths['ca_key']))}, {escape(str(paths['server_key']))} (mode 0600)")
 
 

@@ -15,7 +15,7 @@ import click
 from rich.tree import Tree
 
 from pacsguard.cli._common import console, load_settings, site_option
-from pacsguard.cli._directory import _by, _open, _period, _show_time, _table, _when
+from pacsguard.cli._directory import _by, _open, _period, _show_time, _table, _when, open_site_for_command
 from pacsguard.directory import (
     Assignment,
     Delegation,
@@ -26,7 +26,6 @@ from pacsguard.directory import (
     PrincipalKind,
     check_policy,
 )
-from pacsguard.directory.wiring import open_directory
 from pacsguard.domain import Action, RoleRef
 
 __all__ = ["users"]
@@ -79,7 +78,7 @@ def add(
     settings = load_settings(site)
     if password is not None:
         check_policy(settings.auth.password, password, principal_id)
-    directory = open_directory(settings)
+    directory = open_site_for_command(settings).directory
     operator = Operator.current()
     created = directory.principals.create(
         principal_id, kind=kind_, display_name=display_name, zone=zone, email=email, device=device, by=operator

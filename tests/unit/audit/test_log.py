@@ -140,12 +140,12 @@ def test_opening_an_unmigrated_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_settings_build_options_and_witnesses(tmp_path: Path) -> None:
-    from pacsguard.audit.settings import AuditSettings
+    from pacsguard.audit.settings import AuditSettings, options, witnesses
 
     settings = AuditSettings(head_every_events=7, witness_file="heads.jsonl", max_detail_bytes=1024)
-    assert settings.options().head_every_events == 7
-    assert settings.options().limits.max_detail_bytes == 1024
-    [witness] = settings.witnesses(lambda p: tmp_path / p)
+    assert options(settings).head_every_events == 7
+    assert options(settings).limits.max_detail_bytes == 1024
+    [witness] = witnesses(settings, lambda p: tmp_path / p)
     assert isinstance(witness, FileWitness)
     assert witness.path == tmp_path / "heads.jsonl"
-    assert AuditSettings().witnesses(lambda p: tmp_path / p) == []
+    assert witnesses(AuditSettings(), lambda p: tmp_path / p) == []

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pacsguard.audit.export_files import event_to_json
+from pacsguard.audit.reader import LogReader
 from pacsguard.cli import main
+from pacsguard.storage import make_engine
 
 PASSWORD = "Str0ng-Passw0rd!"
 
@@ -26,7 +28,12 @@ def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Pat
 
 
 def events_of(site: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (site / "events.jsonl").read_text().splitlines()]
+    """The site's audit log, each event as the JSON an export would write."""
+    engine = make_engine(f"sqlite:///{site / 'pacsguard.db'}")
+    try:
+        return [event_to_json(e) for e in LogReader(engine).iter_events(None, None)]
+    finally:
+        engine.dispose()
 
 
 def test_add_grant_list_show(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,68 @@
+"""The composition root: the directory's events land in the site's audit log, which
+verifies, exports, and signs heads with the key ``pacsguard init`` made."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pacsguard import config
+from pacsguard.app import open_site
+from pacsguard.audit.reader import LogReader
+from pacsguard.cli import main
+
+PASSWORD = "Correct-horse-42"
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    site = make_site()
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "olga", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
+    assert main(["users", "grant", "olga", "security-officer", "--site", str(site)]) == 0
+    assert main(["users", "grant", "olga", "radiologist", "--by", "nobody", "--site", str(site)]) != 0
+    return site
+
+
+def test_directory_events_are_in_the_audit_log_in_order(site: Path) -> None:
+    with open_site(config.load(site)) as opened:
+        events = list(LogReader(opened.engine).iter_events(None, None))
+    assert [e.type for e in events] == [
+        "principal.created",
+        "password.changed",
+        "admin.role.grant",
+        "admin.role.grant",
+    ]
+    assert [e.seq for e in events] == [0, 1, 2, 3]
+    assert events[-1].outcome.value == "denied"
+
+
+def test_the_log_verifies_and_heads_are_signed_with_the_site_key(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "sign-head", "--site", str(site)]) == 0
+    head = json.loads(capsys.readouterr().out)
+    assert head["size"] == 4
+    assert main(["audit", "verify", "--site", str(site)]) == 0
+
+
+def test_export_from_the_site_log_is_itself_recorded(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["audit", "export", "--format", "jsonl", "--site", str(site)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["type"] for e in lines][-1] == "audit.log.used"
+    assert lines[-1]["detail"]["export"] == "jsonl"
+    assert len(lines) == 5
+
+
+def test_pki_init_keeps_the_signing_key_the_log_was_signed_with(site: Path) -> None:
+    key = (site / "pki" / "signing-key.pem").read_bytes()
+    assert main(["pki", "init", "--site", str(site)]) == 0
+    assert main(["pki", "init", "--force", "--site", str(site)]) == 0
+    assert (site / "pki" / "signing-key.pem").read_bytes() == key
+    assert main(["audit", "sign-head", "--site", str(site)]) == 0
+    assert main(["audit", "verify", "--site", str(site)]) == 0
