@@ -14,25 +14,30 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from pacsguard.archives.catalogue import StudyCatalogue, ZoneRules, load_sensitivity_rules
 from pacsguard.audit import AuditLog, load_signing_key
 from pacsguard.audit import settings as audit_settings
 from pacsguard.clock import Clock, SystemClock
 from pacsguard.config import Settings
 from pacsguard.directory import Directory
 from pacsguard.directory.wiring import open_directory
+from pacsguard.errors import ConfigError, Problem
 from pacsguard.storage import make_engine, migrate
 
-__all__ = ["Site", "open_audit_log", "open_site"]
+__all__ = ["SENSITIVITY_FILE", "Site", "open_audit_log", "open_site", "sensitivity_rules"]
+
+SENSITIVITY_FILE = "sensitivity.yaml"
 
 
 @dataclass
 class Site:
-    """A running site: its settings, database, audit log and directory."""
+    """A running site: its settings, database, audit log, directory and study catalogue."""
 
     settings: Settings
     engine: Engine
     audit: AuditLog
     directory: Directory
+    catalogue: StudyCatalogue
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -73,5 +78,20 @@ def open_site(settings: Settings, clock: Clock | None = None) -> Site:
         log = open_audit_log(settings, engine, clock)
         undo.callback(log.close)
         directory = open_directory(settings, engine, log, clock)
+        catalogue = StudyCatalogue(engine, events=log, clock=clock, rules=sensitivity_rules(settings))
         undo.pop_all()
-    return Site(settings, engine, log, directory, clock)
+    return Site(settings, engine, log, directory, catalogue, clock)
+
+
+def sensitivity_rules(settings: Settings) -> dict[str, ZoneRules]:
+    """The per-zone default sensitivity rules of ``sensitivity.yaml``, if the site has one.
+
+    Raises ``ConfigError`` naming the file, line and key of a bad rule.
+    """
+    path = settings.site / SENSITIVITY_FILE
+    if not path.exists():
+        return {}
+    try:
+        return load_sensitivity_rules(path)
+    except OSError as exc:
+        raise ConfigError(Problem(path, f"cannot read: {exc}")) from None

@@ -155,24 +155,27 @@ class StudyCatalogue:
         """Classify a study and emit ``study.classify``; raises ``ArchiveNotFound``."""
         value = Sensitivity(value)
         now = self._clock.now()
-        with self._engine.begin() as conn:
+        with self._engine.connect() as conn:
             row = conn.execute(select(study_catalogue).where(C.study_uid == study_uid)).first()
-            if row is None:
-                raise ArchiveNotFound(f"the catalogue holds no study {study_uid}")
+        if row is None:
+            raise ArchiveNotFound(f"the catalogue holds no study {study_uid}")
+        # Recorded before the change: an event the audit log refuses leaves the study as it
+        # was (fail closed), and no write lock is held while the log commits (SQLite has one
+        # writer at a time, and the log may share its database).
+        self._events.emit(
+            AuditEvent(
+                type="study.classify",
+                occurred_at=now,
+                actor=Actor(principal_id=by),
+                objects=ObjectRef(patient_id=row.patient_id, study_uid=study_uid, zone=row.zone),
+                detail={"from": int(row.sensitivity), "to": int(value), "reason": reason},
+            )
+        )
+        with self._engine.begin() as conn:
             conn.execute(
                 update(study_catalogue)
                 .where(C.study_uid == study_uid)
                 .values(sensitivity=int(value), classified_by=by, updated_at=now)
-            )
-            # Emitted inside the transaction: an event the audit log refuses undoes the change.
-            self._events.emit(
-                AuditEvent(
-                    type="study.classify",
-                    occurred_at=now,
-                    actor=Actor(principal_id=by),
-                    objects=ObjectRef(patient_id=row.patient_id, study_uid=study_uid, zone=row.zone),
-                    detail={"from": int(row.sensitivity), "to": int(value), "reason": reason},
-                )
             )
         entry = self.get(study_uid)
         assert entry is not None

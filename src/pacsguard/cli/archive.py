@@ -9,17 +9,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pacsguard import site as site_files
-from pacsguard.archives.catalogue import StudyCatalogue, ZoneRules, load_sensitivity_rules
+from pacsguard.archives.catalogue import StudyCatalogue
 from pacsguard.archives.dicomweb import DicomWebArchive
 from pacsguard.archives.sync import SyncReport, sync
 from pacsguard.cli._common import console, load_settings, site_option
-from pacsguard.clock import SystemClock
-from pacsguard.config import Settings
-from pacsguard.domain import EventBus
-from pacsguard.errors import ConfigError, Problem
-from pacsguard.storage import make_engine, migrate
-
-RULES_FILE = "sensitivity.yaml"
+from pacsguard.cli._directory import open_site_for_command
 
 
 @click.group()
@@ -42,13 +36,8 @@ def sync_command(site: Path | None, zone: str, url: str, name: str | None, page_
         raise click.BadParameter(f"no zone {zone!r} in zones.yaml", param_hint="--zone")
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter("give the archive's http:// or https:// DICOMweb root", param_hint="--url")
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        catalogue = StudyCatalogue(engine, events=EventBus(), clock=SystemClock(), rules=_rules(settings))
-        report = asyncio.run(_run(url, name or zone, zone, catalogue, page_size, restart))
-    finally:
-        engine.dispose()
+    catalogue = open_site_for_command(settings).catalogue
+    report = asyncio.run(_run(url, name or zone, zone, catalogue, page_size, restart))
     state = "finished" if report.finished else "stopped early; run again to resume"
     console.print(
         f"{report.recorded} studies catalogued for zone [bold]{zone}[/] "
@@ -78,13 +67,3 @@ async def _run(url: str, name: str, zone: str, catalogue: StudyCatalogue, page_s
             )
     finally:
         await upstream.aclose()
-
-
-def _rules(settings: Settings) -> dict[str, ZoneRules]:
-    path = settings.site / RULES_FILE
-    if not path.exists():
-        return {}
-    try:
-        return load_sensitivity_rules(path)
-    except OSError as exc:
-        raise ConfigError(Problem(path, f"cannot read: {exc}")) from None

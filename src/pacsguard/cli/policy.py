@@ -11,10 +11,12 @@ import click
 from pydantic import ValidationError
 
 from pacsguard.agreements import load_agreements
+from pacsguard.app import Site
 from pacsguard.cli._common import console, load_settings, site_option
+from pacsguard.cli._directory import open_site_for_command
 from pacsguard.clock import SystemClock
-from pacsguard.domain import AccessRequest, Decision
-from pacsguard.errors import ConfigError, PacsguardError, PolicyFinding, Problem
+from pacsguard.domain import AccessRequest, Decision, Resource
+from pacsguard.errors import ConfigError, NotFound, PacsguardError, PolicyFinding, Problem
 from pacsguard.policy import (
     CompiledPolicy,
     DecisionPoint,
@@ -104,27 +106,75 @@ def test_cases(site: Path | None, files: tuple[Path, ...]) -> None:
 
 @policy.command()
 @site_option
-@click.option("--roles", required=True, help="The subject's roles, comma separated: zone/role,...")
-@click.option("--zone", required=True, help="The subject's home zone.")
-@click.option("--study-zone", required=True, help="The zone that owns the study.")
+@click.option("--user", help="A principal of the directory: its roles now, delegations included.")
+@click.option("--study", help="A study of the catalogue: its zone, patient, sensitivity, modality, consents.")
+@click.option("--roles", help="Without --user: the subject's roles, comma separated: zone/role,...")
+@click.option("--zone", help="Without --user: the subject's home zone.")
+@click.option("--study-zone", help="Without --study: the zone that owns the study.")
 @click.option("--action", default="read", show_default=True)
-@click.option("--sensitivity", default="internal", show_default=True, help="0..5 or a name.")
+@click.option("--sensitivity", default=None, help="Without --study: 0..5 or a name (default internal).")
 @click.option("--modality", default=None)
 @click.option("--purpose", default="treatment", show_default=True)
 @click.option("--auth-strength", default="password", show_default=True)
 @click.option("--ip", default=None, help="The client's IP address.")
-def explain(site: Path | None, **fields: str | None) -> None:
-    """Print the decision for one request, with its rules, agreement and reasons."""
-    _, point = _point(site)
+def explain(site: Path | None, user: str | None, study: str | None, **fields: str | None) -> None:
+    """Print the decision for one request, with its rules, agreement and reasons.
+
+    Name the subject with --user (or --roles and --zone) and the study with --study (or
+    --study-zone and its attributes).
+    """
+    root, point = _point(site)
     values = {k: v for k, v in fields.items() if v is not None}
     if "sensitivity" in values and str(values["sensitivity"]).isdigit():
         values["sensitivity"] = int(str(values["sensitivity"]))  # type: ignore[assignment]
+    if user is None and not ("roles" in values and "zone" in values):
+        raise click.UsageError("name the subject: --user ID, or --roles and --zone")
+    if study is None and "study_zone" not in values:
+        raise click.UsageError("name the study: --study UID, or --study-zone")
+    values.setdefault("roles", "")
+    values.setdefault("zone", "")
+    values.setdefault("study_zone", "")
     try:
         spec = RequestSpec.model_validate(values)
     except ValidationError as exc:
         raise ConfigError([Problem("command line", e["msg"], key=str(e["loc"][0])) for e in exc.errors()]) from exc
-    for line in render(explain_request(point, spec)):
+    if user is None and study is None:
+        decision = explain_request(point, spec)
+    else:
+        decision = point.decide(_resolved_request(root, spec, user, study))
+    for line in render(decision):
         console.print(line, markup=False)
+
+
+def _resolved_request(root: Path, spec: RequestSpec, user: str | None, study: str | None) -> AccessRequest:
+    """The request with its subject from the directory and its study from the catalogue."""
+    opened = open_site_for_command(load_settings(root))
+    base, problems = build_request(spec.model_copy(update=_placeholders(opened, spec)), opened.directory.zones)
+    if problems:
+        raise ConfigError(problems)
+    subject = base.subject
+    if user is not None:
+        subject = opened.directory.subject(user, auth_strength=spec.auth_strength)
+    resource = base.resource
+    if study is not None:
+        entry = opened.catalogue.get(study)
+        if entry is None:
+            raise NotFound(f"no study {study!r} in the catalogue: run 'pacsguard archive sync' first")
+        resource = Resource(
+            zone=entry.zone,
+            study_uid=entry.study_uid,
+            patient_id=entry.patient_id or None,
+            sensitivity=entry.sensitivity,
+            modality=entry.modality or None,
+        )
+    consents = opened.directory.consents.in_force([resource.patient_id]) if resource.patient_id else {}
+    return AccessRequest(subject, base.action, resource, base.context, consents.get(resource.patient_id or "", ()))
+
+
+def _placeholders(opened: Site, spec: RequestSpec) -> dict[str, str]:
+    """Zones that --user/--study replace must still name a real zone for ``build_request``."""
+    any_zone = next(iter(opened.directory.zones.zones))
+    return {key: any_zone for key in ("zone", "study_zone") if not getattr(spec, key)}
 
 
 @policy.command()
