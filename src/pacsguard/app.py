@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
 
+from pacsguard.agreements import load_agreements
 from pacsguard.archives.catalogue import StudyCatalogue, ZoneRules, load_sensitivity_rules
 from pacsguard.audit import AuditLog, load_signing_key
 from pacsguard.audit import settings as audit_settings
@@ -21,10 +23,14 @@ from pacsguard.clock import Clock, SystemClock
 from pacsguard.config import Settings
 from pacsguard.directory import Directory
 from pacsguard.directory.wiring import open_directory
-from pacsguard.errors import ConfigError, Problem
+from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, RequestContext, Resource
+from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
+from pacsguard.errors import ConfigError, NotFound, Problem
+from pacsguard.policy import CompiledPolicy, compile_policy, load_policies
+from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
 
-__all__ = ["SENSITIVITY_FILE", "Site", "open_audit_log", "open_site", "sensitivity_rules"]
+__all__ = ["SENSITIVITY_FILE", "Site", "load_site_policy", "open_audit_log", "open_site", "sensitivity_rules"]
 
 SENSITIVITY_FILE = "sensitivity.yaml"
 
@@ -39,6 +45,39 @@ class Site:
     directory: Directory
     catalogue: StudyCatalogue
     clock: Clock = field(default_factory=SystemClock)
+
+    def access_request(
+        self,
+        principal_id: str,
+        study_uid: str,
+        action: Action,
+        *,
+        purpose: Purpose = Purpose.TREATMENT,
+        auth_strength: AuthStrength = AuthStrength.PASSWORD,
+        ip: str | None = None,
+        break_glass: BreakGlassGrant | None = None,
+    ) -> AccessRequest:
+        """The request as the decision point sees it: the subject's roles now (delegations
+        included) from the directory, the study from the catalogue, the patient's consent
+        directives in force. Raises ``NotFound`` for an unknown principal or study."""
+        subject = self.directory.subject(principal_id, auth_strength=auth_strength)
+        resource, consents = self.study_resource(study_uid)
+        return AccessRequest(subject, action, resource, RequestContext(purpose, ip, break_glass), consents)
+
+    def study_resource(self, study_uid: str) -> tuple[Resource, tuple[ConsentDirective, ...]]:
+        """A catalogued study as a ``Resource``, with its patient's consent directives in
+        force. Raises ``NotFound``."""
+        entry = self.catalogue.get(study_uid)
+        if entry is None:
+            raise NotFound(f"no study {study_uid!r} in the catalogue: run 'pacsguard archive sync' first")
+        resource = Resource(
+            zone=entry.zone,
+            study_uid=entry.study_uid,
+            patient_id=entry.patient_id or None,
+            sensitivity=entry.sensitivity,
+            modality=entry.modality or None,
+        )
+        return resource, self.directory.consents.in_force([entry.patient_id]).get(entry.patient_id, ())
 
     def close(self) -> None:
         """Stop the audit writer (everything acknowledged is durable already) and the pool."""
@@ -95,3 +134,22 @@ def sensitivity_rules(settings: Settings) -> dict[str, ZoneRules]:
         return load_sensitivity_rules(path)
     except OSError as exc:
         raise ConfigError(Problem(path, f"cannot read: {exc}")) from None
+
+
+def load_site_policy(site: Path, policies: Path | None = None) -> CompiledPolicy:
+    """Load ``zones.yaml``, ``policies/`` (or ``policies``) and ``agreements/`` of a site and
+    compile them; raises ``ConfigError`` listing every problem of every file."""
+    zones = load_zones(site / "zones.yaml")
+    problems: list[Problem] = []
+    policy = agreements = None
+    try:
+        policy = load_policies(policies if policies is not None else site / "policies", zones)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        agreements = load_agreements(site / "agreements", zones)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems or policy is None or agreements is None:
+        raise ConfigError(problems)
+    return compile_policy(zones, policy, agreements)

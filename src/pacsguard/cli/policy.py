@@ -10,46 +10,22 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from pacsguard.agreements import load_agreements
-from pacsguard.app import Site
+from pacsguard.app import load_site_policy
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
 from pacsguard.clock import SystemClock
-from pacsguard.domain import AccessRequest, Decision, Resource
-from pacsguard.errors import ConfigError, NotFound, PacsguardError, PolicyFinding, Problem
+from pacsguard.domain import AccessRequest, Decision
+from pacsguard.errors import ConfigError, PacsguardError, PolicyFinding, Problem
 from pacsguard.policy import (
-    CompiledPolicy,
     DecisionPoint,
     RequestSpec,
     build_request,
-    compile_policy,
     diff_decisions,
-    load_policies,
     render,
     run_case_files,
 )
-from pacsguard.site import load_zones
 
-__all__ = ["explain_request", "load_site_policy", "policy"]
-
-
-def load_site_policy(site: Path, policies: Path | None = None) -> CompiledPolicy:
-    """Load ``zones.yaml``, ``policies/`` (or ``policies``) and ``agreements/`` of a site and
-    compile them; raises ``ConfigError`` listing every problem of every file."""
-    zones = load_zones(site / "zones.yaml")
-    problems: list[Problem] = []
-    policy = agreements = None
-    try:
-        policy = load_policies(policies if policies is not None else site / "policies", zones)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    try:
-        agreements = load_agreements(site / "agreements", zones)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems or policy is None or agreements is None:
-        raise ConfigError(problems)
-    return compile_policy(zones, policy, agreements)
+__all__ = ["explain_request", "policy"]
 
 
 def explain_request(point: DecisionPoint, spec: RequestSpec) -> Decision:
@@ -149,32 +125,21 @@ def explain(site: Path | None, user: str | None, study: str | None, **fields: st
 def _resolved_request(root: Path, spec: RequestSpec, user: str | None, study: str | None) -> AccessRequest:
     """The request with its subject from the directory and its study from the catalogue."""
     opened = open_site_for_command(load_settings(root))
-    base, problems = build_request(spec.model_copy(update=_placeholders(opened, spec)), opened.directory.zones)
+    if user is not None and study is not None:
+        return opened.access_request(
+            user, study, spec.action, purpose=spec.purpose, auth_strength=spec.auth_strength, ip=spec.ip
+        )
+    any_zone = next(iter(opened.directory.zones.zones))
+    filled = {key: any_zone for key in ("zone", "study_zone") if not getattr(spec, key)}
+    base, problems = build_request(spec.model_copy(update=filled), opened.directory.zones)
     if problems:
         raise ConfigError(problems)
-    subject = base.subject
     if user is not None:
         subject = opened.directory.subject(user, auth_strength=spec.auth_strength)
-    resource = base.resource
-    if study is not None:
-        entry = opened.catalogue.get(study)
-        if entry is None:
-            raise NotFound(f"no study {study!r} in the catalogue: run 'pacsguard archive sync' first")
-        resource = Resource(
-            zone=entry.zone,
-            study_uid=entry.study_uid,
-            patient_id=entry.patient_id or None,
-            sensitivity=entry.sensitivity,
-            modality=entry.modality or None,
-        )
-    consents = opened.directory.consents.in_force([resource.patient_id]) if resource.patient_id else {}
-    return AccessRequest(subject, base.action, resource, base.context, consents.get(resource.patient_id or "", ()))
-
-
-def _placeholders(opened: Site, spec: RequestSpec) -> dict[str, str]:
-    """Zones that --user/--study replace must still name a real zone for ``build_request``."""
-    any_zone = next(iter(opened.directory.zones.zones))
-    return {key: any_zone for key in ("zone", "study_zone") if not getattr(spec, key)}
+        return AccessRequest(subject, base.action, base.resource, base.context)
+    assert study is not None
+    resource, consents = opened.study_resource(study)
+    return AccessRequest(base.subject, base.action, resource, base.context, consents)
 
 
 @policy.command()

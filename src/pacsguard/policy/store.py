@@ -1,6 +1,6 @@
 """``PolicyStore``: the live policy of a site, reloaded and swapped atomically.
 
-The store is given a loader (``pacsguard.cli.policy.load_site_policy`` reads a site
+The store is given a loader (``pacsguard.app.load_site_policy`` reads a site
 directory); a reload that meets a bad file keeps the previous compiled set and reports
 the problems.
 """

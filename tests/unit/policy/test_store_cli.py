@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pacsguard.app import load_site_policy
 from pacsguard.cli import main
-from pacsguard.cli.policy import load_site_policy
 from pacsguard.clock import FakeClock
 from pacsguard.policy import PolicyStore
 from tests.unit.policy.helpers import request
