@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from pacsguard import demo as demo_module
 from pacsguard import site as site_files
@@ -42,4 +43,5 @@ def check_config(site: Path | None) -> None:
 )
 def demo(directory: Path) -> None:
     """Run the self-contained demo: a seeded site, its zones, users and decisions."""
-    demo_module.run(directory, console)
+    # Wide enough for the decision table even when the output is not a terminal.
+    demo_module.run(directory, Console(highlight=False, width=max(console.width, 132)))
