@@ -4,18 +4,19 @@ compare the site's access policy."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
-from pacsguard.app import load_site_policy
+from pacsguard.app import Site, load_site_policy
+from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
 from pacsguard.clock import SystemClock
-from pacsguard.domain import AccessRequest, Decision
-from pacsguard.errors import ConfigError, PacsguardError, PolicyFinding, Problem
+from pacsguard.domain import AccessRequest, Action, AuthStrength, Decision, Purpose
+from pacsguard.errors import AccountLocked, ConfigError, NotFound, PacsguardError, PolicyFinding, Problem
 from pacsguard.policy import (
     DecisionPoint,
     RequestSpec,
@@ -149,27 +150,106 @@ def _resolved_request(root: Path, spec: RequestSpec, user: str | None, study: st
 @click.option(
     "--requests",
     "requests_file",
-    required=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Recorded requests, one JSON object per line (the fields of a policy test request).",
 )
-def diff(site: Path | None, old: Path, new: Path, requests_file: Path) -> None:
-    """Replay recorded requests against the policy directories OLD and NEW and list the
-    decisions that would change; exit 1 when any does. Requests come from a JSONL file for
-    now; replaying the audit log's last N days will come with the audit log."""
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    help="Without --requests: replay the audit log's data requests of the last DAYS days.",
+)
+def diff(site: Path | None, old: Path, new: Path, requests_file: Path | None, days: int) -> None:
+    """Replay requests against the policy directories OLD and NEW and list the decisions
+    that would change; exit 1 when any does.
+
+    The requests are the audit log's data events of the last --days (reads, stores,
+    deletes, exports, shares and denials), each rebuilt with the subject's roles and the
+    study's attributes as they are now and decided at the time it happened; or, with
+    --requests, a JSONL file of recorded requests.
+    """
     root, before = _point(site, old)
     after = DecisionPoint(load_site_policy(root, new), SystemClock())
-    items = _read_requests(requests_file, before)
+    if requests_file is not None:
+        items, source = _read_requests(requests_file, before), str(requests_file)
+    else:
+        opened = open_site_for_command(load_settings(root))
+        items, skipped = audited_requests(opened, opened.clock.now() - timedelta(days=days))
+        source = "audit"
+        if skipped:
+            console.print(f"{skipped} audited requests skipped: their principal or study is no longer known")
     changes = diff_decisions(before, after, items)
     for change in changes:
         console.print(
-            f"{requests_file}:{change.index + 1}: {change.old.effect.value} -> {change.new.effect.value} "
-            f"(rules {', '.join(change.old.rule_ids) or '-'} -> {', '.join(change.new.rule_ids) or '-'})",
+            f"{source}:{change.index + 1}: {_who(change.request)} {change.old.effect.value} -> "
+            f"{change.new.effect.value} (rules {', '.join(change.old.rule_ids) or '-'} -> "
+            f"{', '.join(change.new.rule_ids) or '-'})",
             markup=False,
         )
     console.print(f"{len(items)} requests replayed, {len(changes)} decisions change")
     if changes:
         raise PolicyFinding(f"{len(changes)} decision(s) would change")
+
+
+# The data events the gateway records, and the action each stands for; ``access.denied``
+# names its action in ``detail.action``.
+ACTION_OF_EVENT = {
+    "study.read": Action.READ,
+    "study.store": Action.STORE,
+    "study.delete": Action.DELETE,
+    "study.export": Action.EXPORT,
+    "share.created": Action.SHARE,
+    "study.classify": Action.CLASSIFY,
+    "access.denied": None,
+}
+
+
+def audited_requests(site: Site, since: datetime) -> tuple[list[tuple[AccessRequest, datetime | None]], int]:
+    """The audit log's data requests since ``since`` as access requests at their own
+    time, and how many could not be rebuilt (principal or study gone, no action)."""
+    items: list[tuple[AccessRequest, datetime | None]] = []
+    skipped = 0
+    for event in LogReader(site.engine).iter_events(since, None):
+        if event.type not in ACTION_OF_EVENT or not event.actor.principal_id or not event.objects.study_uid:
+            continue
+        action = ACTION_OF_EVENT[event.type] or _action(event.detail.get("action"))
+        if action is None:
+            skipped += 1
+            continue
+        try:
+            request = site.access_request(
+                event.actor.principal_id,
+                event.objects.study_uid,
+                action,
+                purpose=_purpose(event.detail.get("purpose")),
+                auth_strength=AuthStrength(event.actor.auth_strength or AuthStrength.PASSWORD),
+                ip=event.actor.ip,
+            )
+        except (NotFound, AccountLocked):
+            skipped += 1
+            continue
+        items.append((request, event.occurred_at))
+    return items, skipped
+
+
+def _action(value: object) -> Action | None:
+    try:
+        return Action(str(value))
+    except ValueError:
+        return None
+
+
+def _purpose(value: object) -> Purpose:
+    try:
+        return Purpose(str(value))
+    except ValueError:
+        return Purpose.TREATMENT
+
+
+def _who(request: AccessRequest) -> str:
+    study = request.resource.study_uid or request.resource.zone
+    return f"{request.subject.principal_id} {request.action.value} {study}:"
 
 
 def _read_requests(path: Path, point: DecisionPoint) -> list[tuple[AccessRequest, datetime | None]]:

@@ -111,7 +111,9 @@ def test_diff_lists_changed_decisions(
     argv = ["policy", "diff", "--site", str(site), str(site / "policies"), str(new), "--requests", str(requests)]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert "requests.jsonl:1: permit -> deny (rules south-radiologists-read -> -)" in " ".join(out.split())
+    assert "requests.jsonl:1: someone read south: permit -> deny (rules south-radiologists-read -> -)" in " ".join(
+        out.split()
+    )
     assert "2 requests replayed, 1 decisions change" in out
     assert main([*argv[:4], str(site / "policies"), str(site / "policies"), "--requests", str(requests)]) == 0
     requests.write_text("{not json\n")
