@@ -67,6 +67,8 @@ def parse_zones(data: object, locator: yamlfile.Locator) -> ZoneTree:
     problems.extend(_cycles(spec, locator))
     zones, role_problems = _roles(spec, locator)
     problems.extend(role_problems)
+    if not role_problems:
+        problems.extend(_role_cycles(spec, zones, locator))
     if problems:
         raise ConfigError(problems)
     return ZoneTree.build(zones)
@@ -91,6 +93,32 @@ def _cycles(spec: _ZonesFile, locator: yamlfile.Locator) -> list[Problem]:
                 problems.append(
                     locator.problem(("zones", index[current], "parent"), f"cycle in the zone tree: {loop}", "a tree")
                 )
+    return problems
+
+
+def _role_cycles(spec: _ZonesFile, zones: list[Zone], locator: yamlfile.Locator) -> list[Problem]:
+    """A role that includes itself, directly or through junior roles, is a mistake."""
+    includes = {r.ref: r.includes for z in zones for r in z.roles}
+    where = {
+        RoleRef(z.id, r.name): ("zones", i, "roles", j, "includes")
+        for i, z in enumerate(spec.zones)
+        for j, r in enumerate(z.roles)
+    }
+    problems: list[Problem] = []
+    reported: set[RoleRef] = set()
+    for start, juniors in includes.items():
+        stack, seen = list(juniors), set()
+        while stack:
+            current = stack.pop()
+            if current == start and start not in reported:
+                reported.add(start)
+                problems.append(
+                    locator.problem(where[start], f"role {start} includes itself", "junior roles without a cycle")
+                )
+                break
+            if current not in seen:
+                seen.add(current)
+                stack.extend(includes.get(current, ()))
     return problems
 
 

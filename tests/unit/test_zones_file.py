@@ -88,3 +88,13 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
 def test_python_tags_are_not_executed(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path, "zones: !!python/object/apply:os.system ['true']\n")
     assert "not valid YAML" in problem.message
+
+
+def test_role_including_itself_through_junior_roles(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        "zones:\n  - id: a\n    roles:\n      - name: r\n        includes: [s]\n"
+        "      - name: s\n        includes: [r]\n",
+    )
+    assert {p.message for p in problems} == {"role a/r includes itself", "role a/s includes itself"}
+    assert {p.line for p in problems} == {5, 7}
