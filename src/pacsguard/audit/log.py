@@ -71,20 +71,28 @@ class _Batch:
     on a future each: a batch of fifty costs one future and one wake-up broadcast.
     """
 
-    __slots__ = ("future", "items")
+    __slots__ = ("errors", "future", "items", "prepared")
 
     def __init__(self) -> None:
-        self.items: list[Prepared] = []
+        self.items: list[AuditEvent] = []
+        self.prepared: list[Prepared] = []  # filled by the writer: the items that encoded
+        self.errors: dict[int, AuditUnavailable] = {}  # index -> why that event was refused
         self.future: Future[int] = Future()
+
+    def recorded(self, first: int, index: int) -> AuditEvent:
+        error = self.errors.get(index)
+        if error is not None:
+            raise error
+        slot = index - sum(1 for i in self.errors if i < index)  # refused events take no seq
+        return self.prepared[slot].recorded(first + slot)
 
 
 class Receipt:
     """The promise that an appended event becomes durable; ``result()`` or ``await`` it."""
 
-    __slots__ = ("_batch", "_index", "_prepared")
+    __slots__ = ("_batch", "_index")
 
-    def __init__(self, prepared: Prepared, batch: _Batch, index: int) -> None:
-        self._prepared = prepared
+    def __init__(self, batch: _Batch, index: int) -> None:
         self._batch = batch
         self._index = index
 
@@ -93,7 +101,7 @@ class Receipt:
 
         Raises ``AuditUnavailable`` if it could not be written.
         """
-        return self._prepared.recorded(self._batch.future.result(timeout) + self._index)
+        return self._batch.recorded(self._batch.future.result(timeout), self._index)
 
     def done(self) -> bool:
         return self._batch.future.done()
@@ -102,7 +110,7 @@ class Receipt:
         return self._wait().__await__()
 
     async def _wait(self) -> AuditEvent:
-        return self._prepared.recorded(await asyncio.wrap_future(self._batch.future) + self._index)
+        return self._batch.recorded(await asyncio.wrap_future(self._batch.future), self._index)
 
 
 class AuditLog:
@@ -137,7 +145,7 @@ class AuditLog:
         self._queued = 0  # events in _pending
         self._signs: list[Future[SignedHead]] = []
         self._want = 0  # the writer waits until the open batch holds this many (0: not waiting)
-        self._last_size = 0  # events in the last committed batch: how many callers come back
+        self._in_flight = 0  # events queued when the writer last took a batch: how many callers come back
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
@@ -149,7 +157,6 @@ class AuditLog:
 
         Raises ``AuditUnavailable`` at once if the log is closed.
         """
-        prepared = prepare(event, self.options.limits)
         with self._cond:
             self._check_open()
             while self._queued >= self.options.queue_limit:
@@ -160,11 +167,11 @@ class AuditLog:
                 pending.append(_Batch())
             batch = pending[-1]
             index = len(batch.items)
-            batch.items.append(prepared)
+            batch.items.append(event)
             self._queued += 1
             if self._want and index + 1 >= self._want:
                 self._cond.notify_all()
-        return Receipt(prepared, batch, index)
+        return Receipt(batch, index)
 
     def emit(self, event: AuditEvent) -> None:
         """``EventSink``: record ``event`` and wait until it is durable; raises ``AuditUnavailable``."""
@@ -240,14 +247,15 @@ class AuditLog:
                     break  # idle: an empty commit may make a time-based head
             batch = None
             if self._pending:
-                target = min(self._last_size, self.options.max_batch)
+                target = min(self._in_flight, self.options.max_batch)
                 filling = len(self._pending) == 1 and not self._closed and self.options.gather_seconds > 0
-                if filling and 1 < len(self._pending[0].items) < target:
+                if filling and len(self._pending[0].items) < target:
                     # Concurrent callers: those released by the last commit are still
                     # re-submitting; a moment's wait lets one commit (one fsync) carry them.
                     self._want = target
                     self._cond.wait(self.options.gather_seconds)
                     self._want = 0
+                self._in_flight = self._queued
                 batch = self._pending.popleft()
                 self._queued -= len(batch.items)
                 self._cond.notify_all()  # callers waiting for queue space
@@ -259,7 +267,7 @@ class AuditLog:
         return self.options.head_every_seconds if pending else None
 
     def _commit(self, batch: _Batch | None, signs: list[Future[SignedHead]]) -> None:
-        items = batch.items if batch is not None else []
+        items = self._prepare(batch) if batch is not None else []
         try:
             if self._reload:
                 self._edge = self.store.load_edge()
@@ -274,7 +282,6 @@ class AuditLog:
             self._fail(batch, signs, exc)
             return
         self._edge = edge
-        self._last_size = len(items)
         if self._health.state != "healthy":
             self._health = Health("healthy", None, self.clock.now())
         if batch is not None:
@@ -284,6 +291,21 @@ class AuditLog:
             self._push(head)
             for sign in signs:
                 sign.set_result(head)
+
+    def _prepare(self, batch: _Batch) -> list[Prepared]:
+        """Clean and encode the batch's events here, in the writer: the callers only queue.
+
+        One thread doing all the CPU work avoids fifty threads contending for the GIL
+        with the writer (which had to win it back after every database call).
+        """
+        limits = self.options.limits
+        for index, event in enumerate(batch.items):
+            try:
+                batch.prepared.append(prepare(event, limits))
+            except Exception as exc:  # prepare never fails on bad input; this is a bug: refuse the one event
+                log.exception("audit event %r could not be encoded", getattr(event, "type", None))
+                batch.errors[index] = AuditUnavailable(f"the audit log cannot encode this event: {exc}")
+        return batch.prepared
 
     def _maybe_head(self, edge: merkle.RightEdge, *, force: bool) -> SignedHead | None:
         if self._key is None:
