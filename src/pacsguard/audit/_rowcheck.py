@@ -7,6 +7,7 @@ hashes. ``verify`` feeds those to the tree in order, so ranges can be checked in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,23 +88,35 @@ def check_range(url: str, lo: int, hi: int) -> Chunk:
 
 def check_rows(rows: Iterable[tuple[Any, ...]], lo: int, hi: int) -> Chunk:
     """Check rows that should be exactly seq lo..hi-1; stop at the first problem."""
-    leaves = bytearray()
-    edge = merkle.RightEdge()
-    nodes: list[bytearray] = [bytearray() for _ in range(CHUNK_LEVEL)]
+    leaves: list[bytes] = []
     expected = lo
     finding: Finding | None = None
     for row in rows:
         finding, leaf = _row(row, expected)
         if finding is not None:
             break
-        leaves += leaf
-        for level, _idx, h in edge.append(leaf):
-            nodes[level - 1] += h
+        leaves.append(leaf)
         expected += 1
     else:
         if expected < hi:
             finding = Finding(expected, "missing", f"event {expected} is missing")
-    return Chunk(lo, bytes(leaves), tuple(bytes(n) for n in nodes), finding)
+    joined = b"".join(leaves)
+    return Chunk(lo, joined, subtree_levels(joined, CHUNK_LEVEL), finding)
+
+
+def subtree_levels(leaves: bytes, levels: int) -> tuple[bytes, ...]:
+    """The complete subtrees of levels 1..``levels`` over ``leaves`` (32 bytes each), joined per level.
+
+    A level at a time, one SHA-256 per node: the same nodes ``RightEdge.append`` would
+    finish, without its per-leaf bookkeeping (the leaves start at a multiple of 2^levels).
+    """
+    out: list[bytes] = []
+    below = leaves
+    sha256 = hashlib.sha256
+    for _ in range(levels):
+        below = b"".join([sha256(b"\x01" + below[i : i + 64]).digest() for i in range(0, len(below) - 63, 64)])
+        out.append(below)
+    return tuple(out)
 
 
 def _row(row: tuple[Any, ...], expected: int) -> tuple[Finding | None, bytes]:
