@@ -124,6 +124,6 @@ def test_cli_archive_then_verify_segments(
     assert "archived events 0..7 in 2 segments" in capsys.readouterr().out
     assert main(["audit", "verify", "--site", str(site), "--segments", str(out_dir)]) == 0
     assert "2 archive segments verify" in capsys.readouterr().out
-    assert main(["audit", "archive", "--site", str(site), "--before", "yesterday", "--output", str(out_dir)]) == 2
+    assert main([*archive, "--before", "yesterday"]) == 2
     (out_dir / "segment-000000000004-000000000008.jsonl").write_bytes(b"{}\n" * 4)
     assert main(["audit", "verify", "--site", str(site), "--segments", str(out_dir)]) == 1
