@@ -118,9 +118,8 @@ def test_cli_archive_then_verify_segments(
         fill(log, clock, 12)
     engine.dispose()
     out_dir = tmp_path / "segments"
-    assert (
-        main(["audit", "archive", "--site", str(site), "--before", "9", "--output", str(out_dir), "--level", "2"]) == 0
-    )
+    archive = ["audit", "archive", "--site", str(site), "--output", str(out_dir)]
+    assert main([*archive, "--before", "9", "--level", "2"]) == 0
     assert "archived events 0..7 in 2 segments" in capsys.readouterr().out
     assert main(["audit", "verify", "--site", str(site), "--segments", str(out_dir)]) == 0
     assert "2 archive segments verify" in capsys.readouterr().out
