@@ -71,13 +71,26 @@ class _Batch:
     on a future each: a batch of fifty costs one future and one wake-up broadcast.
     """
 
-    __slots__ = ("errors", "future", "items", "prepared")
+    __slots__ = ("errors", "future", "items", "loops", "prepared")
 
     def __init__(self) -> None:
         self.items: list[AuditEvent] = []
         self.prepared: list[Prepared] = []  # filled by the writer: the items that encoded
         self.errors: dict[int, AuditUnavailable] = {}  # index -> why that event was refused
         self.future: Future[int] = Future()
+        self.loops: dict[asyncio.AbstractEventLoop, asyncio.Future[int]] = {}
+
+    def awaitable(self) -> asyncio.Future[int]:
+        """The batch's future in the running event loop: one per loop, not one per caller.
+
+        (Each ``wrap_future`` costs a thread-safe wake-up of the loop when the batch
+        commits.) Callers ``shield`` it, so cancelling one caller cancels no other.
+        """
+        loop = asyncio.get_running_loop()
+        wrapped = self.loops.get(loop)
+        if wrapped is None:
+            wrapped = self.loops[loop] = asyncio.wrap_future(self.future, loop=loop)
+        return wrapped
 
     def recorded(self, first: int, index: int) -> AuditEvent:
         error = self.errors.get(index)
@@ -110,7 +123,7 @@ class Receipt:
         return self._wait().__await__()
 
     async def _wait(self) -> AuditEvent:
-        return self._batch.recorded(await asyncio.wrap_future(self._batch.future), self._index)
+        return self._batch.recorded(await asyncio.shield(self._batch.awaitable()), self._index)
 
 
 class AuditLog:
