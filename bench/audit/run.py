@@ -13,6 +13,7 @@ no heads, no futures) so the ratio shows what tamper-evidence costs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
@@ -129,6 +130,24 @@ def appends_concurrent(engine: Engine, callers: int, per_caller: int) -> float:
         return timed(work)
 
 
+def appends_async(engine: Engine, callers: int, per_caller: int) -> float:
+    """``callers`` coroutines on one event loop, each awaiting its receipt (the gateway's case)."""
+    with open_log(engine) as log:
+
+        async def caller(c: int) -> None:
+            for i in range(per_caller):
+                await log.append(event(c * per_caller + i))
+
+        async def everyone() -> None:
+            await asyncio.gather(*(caller(c) for c in range(callers)))
+
+        def work() -> int:
+            asyncio.run(everyone())
+            return callers * per_caller
+
+        return timed(work)
+
+
 def plain_rows(first: int, n: int) -> list[dict[str, object]]:
     rows = []
     for i in range(first, first + n):
@@ -198,6 +217,12 @@ def measure_appends(backend: str, url: Callable[[str], str], sizes: dict[str, in
     base_many = baseline_batched(engine, total)
     engine.dispose()
     results.append((f"50 callers, durable ({total:,} events)", backend, many, base_many, CPU_US[-2], CPU_US[-1]))
+    engine = make_engine(url("async"))
+    migrate(engine)
+    many_async = appends_async(engine, 50, sizes["per_caller"])
+    engine.dispose()
+    mode = f"50 async callers, one loop ({total:,} events)"
+    results.append((mode, backend, many_async, base_many, CPU_US[-1], CPU_US[-2]))
     return results
 
 
