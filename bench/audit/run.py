@@ -13,6 +13,7 @@ no heads, no futures) so the ratio shows what tamper-evidence costs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
@@ -81,10 +82,18 @@ def event(i: int) -> AuditEvent:
     )
 
 
+CPU_US: list[float] = []  # CPU µs per operation of each timed() run, in order
+
+
 def timed(work: Callable[[], int]) -> float:
-    """Run ``work`` (returns how many operations it did); operations per second."""
-    t0 = time.perf_counter()
+    """Run ``work`` (returns how many operations it did); operations per second.
+
+    Also appends this process's CPU time per operation (all threads; for PostgreSQL the
+    server's CPU is not counted) to ``CPU_US``: a figure the machine's load moves less.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
     n = work()
+    CPU_US.append((time.process_time() - c0) / n * 1e6)
     return n / (time.perf_counter() - t0)
 
 
@@ -116,6 +125,24 @@ def appends_concurrent(engine: Engine, callers: int, per_caller: int) -> float:
                 t.start()
             for t in threads:
                 t.join()
+            return callers * per_caller
+
+        return timed(work)
+
+
+def appends_async(engine: Engine, callers: int, per_caller: int) -> float:
+    """``callers`` coroutines on one event loop, each awaiting its receipt (the gateway's case)."""
+    with open_log(engine) as log:
+
+        async def caller(c: int) -> None:
+            for i in range(per_caller):
+                await log.append(event(c * per_caller + i))
+
+        async def everyone() -> None:
+            await asyncio.gather(*(caller(c) for c in range(callers)))
+
+        def work() -> int:
+            asyncio.run(everyone())
             return callers * per_caller
 
         return timed(work)
@@ -171,23 +198,31 @@ def baseline_batched(engine: Engine, n: int, batch: int = 2000) -> float:
     return timed(work)
 
 
-def measure_appends(
-    backend: str, url: Callable[[str], str], sizes: dict[str, int]
-) -> list[tuple[str, str, float, float]]:
+Row = tuple[str, str, float, float, float, float]
+
+
+def measure_appends(backend: str, url: Callable[[str], str], sizes: dict[str, int]) -> list[Row]:
     results = []
     engine = make_engine(url("single"))
     migrate(engine)
     single = appends_single(engine, sizes["single"])
     base_single = baseline_single(engine, sizes["single"])
     engine.dispose()
-    results.append((f"1 caller, durable ({sizes['single']:,} events)", backend, single, base_single))
+    mode = f"1 caller, durable ({sizes['single']:,} events)"
+    results.append((mode, backend, single, base_single, CPU_US[-2], CPU_US[-1]))
     engine = make_engine(url("many"))
     migrate(engine)
     total = 50 * sizes["per_caller"]
     many = appends_concurrent(engine, 50, sizes["per_caller"])
     base_many = baseline_batched(engine, total)
     engine.dispose()
-    results.append((f"50 callers, durable ({total:,} events)", backend, many, base_many))
+    results.append((f"50 callers, durable ({total:,} events)", backend, many, base_many, CPU_US[-2], CPU_US[-1]))
+    engine = make_engine(url("async"))
+    migrate(engine)
+    many_async = appends_async(engine, 50, sizes["per_caller"])
+    engine.dispose()
+    mode = f"50 async callers, one loop ({total:,} events)"
+    results.append((mode, backend, many_async, base_many, CPU_US[-1], CPU_US[-2]))
     return results
 
 
@@ -247,26 +282,34 @@ def measure_scale(directory: Path, n: int, proofs: int) -> dict[str, float]:
     }
 
 
+def print_appends(stack: ExitStack, directory: Path, sizes: dict[str, int]) -> None:
+    console.print("[bold]appends[/] (SQLite)")
+    rows = measure_appends("SQLite", lambda name: f"sqlite:///{directory / name}.db", sizes)
+    console.print("[bold]appends[/] (PostgreSQL)")
+    server = stack.enter_context(running_postgres())
+    rows += measure_appends("PostgreSQL", server.create_database, sizes)
+    table = RichTable(title="durable appends per second (and client-process CPU µs per event)")
+    for column in ["mode", "backend", "audit log (/s)", "plain INSERT (/s)", "log / plain", "CPU µs log · plain"]:
+        table.add_column(column, justify="right" if "/" in column or "µs" in column else "left")
+    for mode, backend, ours, base, ours_cpu, base_cpu in rows:
+        table.add_row(
+            mode, backend, f"{ours:,.0f}", f"{base:,.0f}", f"{ours / base:.2f}", f"{ours_cpu:.0f} · {base_cpu:.0f}"
+        )
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (100,000 events at scale)")
     parser.add_argument("--scale", type=int, default=None, help="events for the verify/proof measurement")
+    parser.add_argument("--scale-only", action="store_true", help="skip the append measurements")
     args = parser.parse_args()
     sizes = {"single": 300, "per_caller": 200} if args.quick else {"single": 1000, "per_caller": 600}
     scale = args.scale or (100_000 if args.quick else 1_000_000)
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pacsguard-bench-")))
-        console.print("[bold]appends[/] (SQLite)")
-        rows = measure_appends("SQLite", lambda name: f"sqlite:///{directory / name}.db", sizes)
-        console.print("[bold]appends[/] (PostgreSQL)")
-        server = stack.enter_context(running_postgres())
-        rows += measure_appends("PostgreSQL", server.create_database, sizes)
-        table = RichTable(title="durable appends per second")
-        for column in ["mode", "backend", "audit log (/s)", "plain INSERT (/s)", "log / plain"]:
-            table.add_column(column, justify="right" if "/" in column else "left")
-        for mode, backend, ours, base in rows:
-            table.add_row(mode, backend, f"{ours:,.0f}", f"{base:,.0f}", f"{ours / base:.2f}")
-        console.print(table)
+        if not args.scale_only:
+            print_appends(stack, directory, sizes)
         console.print(f"[bold]scale[/]: {scale:,} events on SQLite")
         figures = measure_scale(directory, scale, 200)
         table = RichTable(title=f"{scale:,} events")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,7 +85,8 @@ class Prepared:
 
     def recorded(self, seq: int) -> AuditEvent:
         """The cleaned event carrying its sequence number."""
-        return replace(self.event, seq=seq)
+        e = self.event  # positional, not dataclasses.replace: this runs once per appended event
+        return AuditEvent(e.type, e.occurred_at, e.outcome, e.actor, e.objects, e.decision, e.detail, seq)
 
 
 def prepare(event: AuditEvent, limits: Limits = Limits()) -> Prepared:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
-import time
+from collections import deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -65,44 +64,66 @@ class Health:
     witness_error: str | None = None
 
 
+class _Batch:
+    """The events appended while the writer was busy: committed together, one future for all.
+
+    Callers block on the one future (its result is the first event's seq) rather than
+    on a future each: a batch of fifty costs one future and one wake-up broadcast.
+    """
+
+    __slots__ = ("errors", "future", "items", "loops", "prepared")
+
+    def __init__(self) -> None:
+        self.items: list[AuditEvent] = []
+        self.prepared: list[Prepared] = []  # filled by the writer: the items that encoded
+        self.errors: dict[int, AuditUnavailable] = {}  # index -> why that event was refused
+        self.future: Future[int] = Future()
+        self.loops: dict[asyncio.AbstractEventLoop, asyncio.Future[int]] = {}
+
+    def awaitable(self) -> asyncio.Future[int]:
+        """The batch's future in the running event loop: one per loop, not one per caller.
+
+        (Each ``wrap_future`` costs a thread-safe wake-up of the loop when the batch
+        commits.) Callers ``shield`` it, so cancelling one caller cancels no other.
+        """
+        loop = asyncio.get_running_loop()
+        wrapped = self.loops.get(loop)
+        if wrapped is None:
+            wrapped = self.loops[loop] = asyncio.wrap_future(self.future, loop=loop)
+        return wrapped
+
+    def recorded(self, first: int, index: int) -> AuditEvent:
+        error = self.errors.get(index)
+        if error is not None:
+            raise error
+        slot = index - sum(1 for i in self.errors if i < index)  # refused events take no seq
+        return self.prepared[slot].recorded(first + slot)
+
+
 class Receipt:
     """The promise that an appended event becomes durable; ``result()`` or ``await`` it."""
 
-    __slots__ = ("_future", "_prepared")
+    __slots__ = ("_batch", "_index")
 
-    def __init__(self, prepared: Prepared, future: Future[int]) -> None:
-        self._prepared = prepared
-        self._future = future
+    def __init__(self, batch: _Batch, index: int) -> None:
+        self._batch = batch
+        self._index = index
 
     def result(self, timeout: float | None = None) -> AuditEvent:
         """Wait until the event is committed; returns it (as recorded) with its ``seq``.
 
         Raises ``AuditUnavailable`` if it could not be written.
         """
-        return self._prepared.recorded(self._future.result(timeout))
+        return self._batch.recorded(self._batch.future.result(timeout), self._index)
 
     def done(self) -> bool:
-        return self._future.done()
+        return self._batch.future.done()
 
     def __await__(self) -> Generator[Any, None, AuditEvent]:
         return self._wait().__await__()
 
     async def _wait(self) -> AuditEvent:
-        return self._prepared.recorded(await asyncio.wrap_future(self._future))
-
-
-@dataclass(slots=True)
-class _Append:
-    prepared: Prepared
-    future: Future[int]
-
-
-@dataclass(slots=True)
-class _SignNow:
-    future: Future[SignedHead]
-
-
-_STOP = object()
+        return self._batch.recorded(await asyncio.shield(self._batch.awaitable()), self._index)
 
 
 class AuditLog:
@@ -132,7 +153,12 @@ class AuditLog:
         self._head_time = last.timestamp if last else self.clock.now()
         self._health = Health("healthy", None, self.clock.now())
         self._reload = False
-        self._queue: queue.Queue[object] = queue.Queue(self.options.queue_limit)
+        self._cond = threading.Condition()  # guards everything below, up to the thread
+        self._pending: deque[_Batch] = deque()  # oldest first; the last one is still filling
+        self._queued = 0  # events in _pending
+        self._signs: list[Future[SignedHead]] = []
+        self._want = 0  # the writer waits until the open batch holds this many (0: not waiting)
+        self._in_flight = 0  # events queued when the writer last took a batch: how many callers come back
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
@@ -144,10 +170,21 @@ class AuditLog:
 
         Raises ``AuditUnavailable`` at once if the log is closed.
         """
-        prepared = prepare(event, self.options.limits)
-        future: Future[int] = Future()
-        self._put(_Append(prepared, future))
-        return Receipt(prepared, future)
+        with self._cond:
+            self._check_open()
+            while self._queued >= self.options.queue_limit:
+                self._cond.wait()
+                self._check_open()
+            pending = self._pending
+            if not pending or len(pending[-1].items) >= self.options.max_batch:
+                pending.append(_Batch())
+            batch = pending[-1]
+            index = len(batch.items)
+            batch.items.append(event)
+            self._queued += 1
+            if self._want and index + 1 >= self._want:
+                self._cond.notify_all()
+        return Receipt(batch, index)
 
     def emit(self, event: AuditEvent) -> None:
         """``EventSink``: record ``event`` and wait until it is durable; raises ``AuditUnavailable``."""
@@ -158,7 +195,10 @@ class AuditLog:
         if self._key is None:
             raise AuditError("no signing key configured: cannot sign a tree head")
         future: Future[SignedHead] = Future()
-        self._put(_SignNow(future))
+        with self._cond:
+            self._check_open()
+            self._signs.append(future)
+            self._cond.notify_all()
         return future.result()
 
     def search(self, query: AuditQuery, *, reader: Actor) -> AuditPage:
@@ -185,8 +225,9 @@ class AuditLog:
         """Commit what is queued, then stop the writer."""
         if self._closed:
             return
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
         self._thread.join()
 
     def __enter__(self) -> AuditLog:
@@ -195,67 +236,89 @@ class AuditLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _put(self, item: object) -> None:
+    def _check_open(self) -> None:
         if self._closed or not self._thread.is_alive():
             raise AuditUnavailable("the audit log is closed")
-        self._queue.put(item)
 
     # -- the writer thread -----------------------------------------------------------
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            try:
-                first = self._queue.get(timeout=self._idle_timeout())
-            except queue.Empty:
-                self._commit([])
-                continue
-            batch: list[object] = [first]
-            self._drain(batch)
-            if 1 < len(batch) < self.options.max_batch and self.options.gather_seconds > 0:
-                # Concurrent callers: the ones just released are still re-submitting; a
-                # moment's wait lets one commit (one fsync) carry all of them.
-                time.sleep(self.options.gather_seconds)
-                self._drain(batch)
-            stop = any(item is _STOP for item in batch)
-            self._commit([item for item in batch if item is not _STOP])
-
-    def _drain(self, batch: list[object]) -> None:
-        while len(batch) < self.options.max_batch:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
+        while True:
+            batch, signs, stop = self._take()
+            self._commit(batch, signs)
+            if stop:
                 return
+
+    def _take(self) -> tuple[_Batch | None, list[Future[SignedHead]], bool]:
+        """Wait for work; the oldest batch (if any), the sign requests, and whether to stop."""
+        with self._cond:
+            while not self._pending and not self._signs and not self._closed:
+                self._want = 1
+                woken = self._cond.wait(self._idle_timeout())
+                self._want = 0
+                if not woken:
+                    break  # idle: an empty commit may make a time-based head
+            batch = None
+            if self._pending:
+                target = min(self._in_flight, self.options.max_batch)
+                filling = len(self._pending) == 1 and not self._closed and self.options.gather_seconds > 0
+                if filling and len(self._pending[0].items) < target:
+                    # Concurrent callers: those released by the last commit are still
+                    # re-submitting; a moment's wait lets one commit (one fsync) carry them.
+                    self._want = target
+                    self._cond.wait(self.options.gather_seconds)
+                    self._want = 0
+                self._in_flight = self._queued
+                batch = self._pending.popleft()
+                self._queued -= len(batch.items)
+                self._cond.notify_all()  # callers waiting for queue space
+            signs, self._signs = self._signs, []
+            return batch, signs, self._closed and not self._pending
 
     def _idle_timeout(self) -> float | None:
         pending = self._key is not None and self._edge.size > self._head_size
         return self.options.head_every_seconds if pending else None
 
-    def _commit(self, batch: list[object]) -> None:
-        appends = [item for item in batch if isinstance(item, _Append)]
-        signs = [item for item in batch if isinstance(item, _SignNow)]
+    def _commit(self, batch: _Batch | None, signs: list[Future[SignedHead]]) -> None:
+        items = self._prepare(batch) if batch is not None else []
         try:
             if self._reload:
                 self._edge = self.store.load_edge()
                 self._reload = False
             edge = self._edge.copy()
-            rows, nodes = _rows(appends, edge)
+            first = edge.size
+            rows, nodes = _rows(items, edge)
             head = self._maybe_head(edge, force=bool(signs))
             if rows or head is not None:
                 self.store.append(rows, nodes, head)
         except Exception as exc:  # the writer must survive anything; callers get AuditUnavailable
-            self._fail(appends, signs, exc)
+            self._fail(batch, signs, exc)
             return
         self._edge = edge
         if self._health.state != "healthy":
             self._health = Health("healthy", None, self.clock.now())
-        for item, row in zip(appends, rows, strict=True):
-            item.future.set_result(row[0])
+        if batch is not None:
+            batch.future.set_result(first)
         if head is not None:
             self._head_size, self._head_time = head.size, head.timestamp
             self._push(head)
             for sign in signs:
-                sign.future.set_result(head)
+                sign.set_result(head)
+
+    def _prepare(self, batch: _Batch) -> list[Prepared]:
+        """Clean and encode the batch's events here, in the writer: the callers only queue.
+
+        One thread doing all the CPU work avoids fifty threads contending for the GIL
+        with the writer (which had to win it back after every database call).
+        """
+        limits = self.options.limits
+        for index, event in enumerate(batch.items):
+            try:
+                batch.prepared.append(prepare(event, limits))
+            except Exception as exc:  # prepare never fails on bad input; this is a bug: refuse the one event
+                log.exception("audit event %r could not be encoded", getattr(event, "type", None))
+                batch.errors[index] = AuditUnavailable(f"the audit log cannot encode this event: {exc}")
+        return batch.prepared
 
     def _maybe_head(self, edge: merkle.RightEdge, *, force: bool) -> SignedHead | None:
         if self._key is None:
@@ -267,16 +330,16 @@ class AuditLog:
         )
         return sign_head(edge.size, edge.root(), now, self._key) if force or due else None
 
-    def _fail(self, appends: list[_Append], signs: list[_SignNow], exc: Exception) -> None:
+    def _fail(self, batch: _Batch | None, signs: list[Future[SignedHead]], exc: Exception) -> None:
         reason = db_reason(exc) if not isinstance(exc, AuditError) else str(exc)
         log.error("audit log write failed: %s", reason)
         self._health = Health("failing", reason, self.clock.now())
         self._reload = True
         error = AuditUnavailable(f"the audit log cannot record events: {reason}")
-        for item in appends:
-            item.future.set_exception(error)
+        if batch is not None:
+            batch.future.set_exception(error)
         for sign in signs:
-            sign.future.set_exception(error)
+            sign.set_exception(error)
 
     def _push(self, head: SignedHead) -> None:
         for witness in self._witnesses:
@@ -287,16 +350,16 @@ class AuditLog:
                 self._health = Health(self._health.state, self._health.reason, self._health.since, str(exc))
 
 
-def _rows(appends: list[_Append], edge: merkle.RightEdge) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
+def _rows(items: list[Prepared], edge: merkle.RightEdge) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
     """The rows of ``EVENT_COLUMNS`` for a batch, and the tree nodes it completes."""
     rows: list[tuple[Any, ...]] = []
     nodes: list[tuple[int, int, bytes]] = []
-    for item in appends:
+    for prepared in items:
         seq = edge.size
-        data = item.prepared.canonical(seq)
+        data = prepared.canonical(seq)
         leaf = merkle.leaf_hash(data)
         nodes.extend(edge.append(leaf))
-        event = item.prepared.event
+        event = prepared.event
         actor, objects = event.actor, event.objects
         rows.append(
             (

@@ -2,8 +2,10 @@
 
 ``search`` first records an ``audit.log.used`` event naming the reader and the query
 (durably: if that cannot be recorded, the search is refused), then reads the matching
-events in sequence order. Each filter uses an index that ends in ``seq``, so "who
-accessed this patient" reads only that patient's rows, a page at a time.
+events in sequence order. The patient, study and actor filters use an index that ends
+in ``seq``, so "who accessed this patient" reads only that patient's rows, a page at a
+time; the time range has its own index; IP, type and outcome are filtered within those
+(or along ``seq``): their indexes cost every append more than they saved.
 """
 
 from __future__ import annotations

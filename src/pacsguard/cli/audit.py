@@ -1,4 +1,4 @@
-"""``pacsguard audit …``: verify the log, print the signed head, prove events and consistency.
+"""``pacsguard audit …``: verify the log, print the signed head, prove events and consistency, archive.
 
 Exit codes: 0 everything verifies, 1 a finding (the log does not verify), 2 bad input.
 """
@@ -8,22 +8,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from pacsguard.audit import AuditLog, load_public_key, load_signing_key, verify
+from pacsguard.audit.archive import SEGMENT_LEVEL, archive_segments, verify_segments
 from pacsguard.audit.proofs import consistency, inclusion
-from pacsguard.audit.store import AuditStore
+from pacsguard.audit.store import AuditStore, to_us
 from pacsguard.cli import audit_export
 from pacsguard.cli._common import console, err_console, load_settings, site_option
+from pacsguard.cli._directory import open_site_for_command
 from pacsguard.config import Settings
+from pacsguard.directory import Operator
+from pacsguard.domain import Actor, AuditEvent
 from pacsguard.errors import AuditError, AuditIntegrityError
 from pacsguard.storage import make_engine, migrate
+from pacsguard.storage.audit_tables import audit_events
 
 __all__ = ["audit"]
 
@@ -68,16 +74,27 @@ def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | Non
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that check events."
 )
-def verify_command(site: Path | None, public_key: Path | None, workers: int) -> None:
+@click.option(
+    "--segments",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also check the archive segments in this directory (written by 'pacsguard audit archive').",
+)
+def verify_command(site: Path | None, public_key: Path | None, workers: int, segments: Path | None) -> None:
     """Recompute every event, the Merkle tree and every signed head; exit 1 on the first difference."""
     settings = load_settings(site)
     key = _public_key(settings, public_key)
+    if segments is not None:
+        _verify_segments(segments, key)
     with _engine(settings) as engine:
         columns = [TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=err_console, transient=True) as progress:
             task = progress.add_task("events", total=None)
             report = verify(
-                engine, key, progress=lambda done, total: progress.update(task, completed=done, total=total)
+                engine,
+                key,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                workers=workers,
             )
     if report.ok:
         console.print(
@@ -138,6 +155,64 @@ def consistency_command(site: Path | None, old: int, new: int) -> None:
     with _engine(settings) as engine:
         proof = consistency(engine, old, new)
     _print_json(proof.to_json())
+
+
+def _verify_segments(directory: Path, key: Ed25519PublicKey | None) -> None:
+    if key is None:
+        raise click.BadParameter("checking segments needs the site's public key", param_hint="--public-key")
+    findings = verify_segments(directory, key)
+    if findings:
+        for finding in findings:
+            console.print(f"[bold red]segment FAILED at seq {finding.seq}[/] ({finding.kind}): {finding.message}")
+        raise AuditIntegrityError(f"the archive segments in {directory} do not verify")
+    count = len(list(directory.glob("segment-*.manifest.json")))
+    console.print(f"[green]ok:[/] {count} archive segments verify against their signed heads")
+
+
+@audit.command("archive")
+@site_option
+@click.option("--before", "before", required=True, help="A seq, or an ISO date/time: archive the events before it.")
+@click.option(
+    "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory for the segments."
+)
+@click.option(
+    "--level",
+    type=click.IntRange(0, 40),
+    default=SEGMENT_LEVEL,
+    show_default=True,
+    help="Segment size as a power of two (16: 65,536 events per segment).",
+)
+def archive_command(site: Path | None, before: str, output: Path, level: int) -> None:
+    """Write the oldest events as signed JSONL segments (whole subtrees only); the rows are kept."""
+    opened = open_site_for_command(load_settings(site))
+    end = _before_seq(opened.engine, before)
+    opened.audit.emit(
+        AuditEvent(
+            "audit.log.used",
+            opened.clock.now(),
+            actor=Actor(principal_id=Operator.current().id),
+            detail={"archive": str(output), "before": end, "level": level},
+        )
+    )
+    opened.audit.sign_head()  # a head that covers every segment, for the manifests
+    key = load_signing_key(opened.settings.path(opened.settings.pki.signing_key))
+    written = archive_segments(opened.engine, end, output, key, level=level)
+    console.print(f"archived events 0..{written[-1].end - 1} in {len(written)} segments to {output}")
+
+
+def _before_seq(engine: Engine, before: str) -> int:
+    """``--before`` as a seq: an integer, or the first event that occurred at or after a date/time."""
+    if before.isdigit():
+        return int(before)
+    try:
+        when = datetime.fromisoformat(before)
+    except ValueError:
+        raise click.BadParameter(f"{before!r} is neither a seq nor an ISO date/time", param_hint="--before") from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(audit_events.c.seq)).where(audit_events.c.occurred_us >= to_us(when)))
+        seq = first.scalar()
+    return AuditStore(engine).size() if seq is None else int(seq)
 
 
 audit.add_command(audit_export.export)

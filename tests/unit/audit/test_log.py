@@ -149,3 +149,19 @@ def test_settings_build_options_and_witnesses(tmp_path: Path) -> None:
     assert isinstance(witness, FileWitness)
     assert witness.path == tmp_path / "heads.jsonl"
     assert witnesses(AuditSettings(), lambda p: tmp_path / p) == []
+
+
+def test_one_event_that_cannot_be_encoded_is_refused_alone(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    log = open_log()
+    with log._cond:  # the writer cannot take the batch until all three are in it (the lock is re-entrant)
+        good = log.append(sample(0, clock))
+        bad = log.append(sample(1, clock, outcome="no such outcome"))
+        after = log.append(sample(2, clock))
+    assert good.result(timeout=60).seq == 0
+    with pytest.raises(AuditUnavailable, match="cannot encode"):
+        bad.result(timeout=60)
+    recorded = after.result(timeout=60)
+    assert recorded.seq == 1
+    assert recorded.occurred_at == sample(2, clock).occurred_at
+    assert log.size == 2
+    assert verify(engine, None).ok
