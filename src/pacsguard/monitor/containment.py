@@ -204,7 +204,9 @@ class Containment:
             return False
         return any(held.role.name == OFFICER_ROLE for held in subject.roles)
 
-    def _record(self, type_: str, target: str, by: str, detail: dict[str, str], outcome: Outcome = Outcome.SUCCESS) -> None:
+    def _record(
+        self, type_: str, target: str, by: str, detail: dict[str, str], outcome: Outcome = Outcome.SUCCESS
+    ) -> None:
         self._events.emit(
             AuditEvent(
                 type=type_,
