@@ -1,0 +1,42 @@
+"""``pacsguard monitor run --once`` and ``pacsguard monitor status`` on a real site."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pacsguard.cli import main
+
+PASSWORD = "Correct-horse-42"
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    site = make_site()
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "olga", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
+    assert main(["users", "grant", "olga", "security-officer", "--site", str(site)]) == 0
+    return site
+
+
+def test_run_once_then_status_shows_no_lag_and_the_alerts(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["monitor", "status", "--site", str(site)]) == 0
+    before = capsys.readouterr().out
+    assert "cursor: seq -1, 3 events behind" in before
+    assert main(["monitor", "run", "--once", "--site", str(site)]) == 0
+    assert "seq 2" in capsys.readouterr().out
+    assert main(["monitor", "status", "--site", str(site)]) == 0
+    after = capsys.readouterr().out
+    assert "cursor: seq 2, 0 events behind" in after
+    assert "alerts: 2 stored; incidents: 1 not resolved" in after  # the new user and the grant
+    assert "dashboard" in after and "email" in after and "NO" in after  # email named by rules, not configured
+
+
+def test_a_bad_notify_file_names_file_line_and_key(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (site / "notify.yaml").write_text("webhook:\n  url: https://soc.test/hook\n  secret_file: nope\n  retries: 3\n")
+    assert main(["monitor", "status", "--site", str(site)]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "notify.yaml:4 [webhook.retries]: unknown key" in err
