@@ -126,7 +126,8 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(tmp_path: Path) -> None:
         if finished:
             break
         kills += 1
-    assert finished and kills >= 5
+    assert finished
+    assert kills >= 5
 
     with db.connect() as conn:
         stored = list(conn.execute(select(monitor_alerts.c.key)).scalars())

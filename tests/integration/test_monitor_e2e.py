@@ -73,7 +73,8 @@ def test_stuffing_then_success_then_export_spike_is_contained(site: Site) -> Non
     assert incident.scope is not None
     assert incident.scope["exported"] == sorted(studies)
     assert incident.scope["patients"] == ["P0", "P1", "P2", "P3"]
-    assert incident.head is not None and incident.step("preserve").done_at is not None
+    assert incident.head is not None
+    assert incident.step("preserve").done_at is not None
     assert incident.step("contain").by == "rule:auth.success-after-failures"
     assert incident.time_to_contain is not None
 
@@ -82,4 +83,5 @@ def test_stuffing_then_success_then_export_spike_is_contained(site: Site) -> Non
     with pytest.raises(AccountLocked):
         site.directory.auth.login("alice", PASSWORD, client=ATTACKER)
     types = [e.type for e in LogReader(site.engine).iter_events(None, None)]
-    assert "containment.lock_account" in types and "containment.revoke_sessions" in types
+    assert "containment.lock_account" in types
+    assert "containment.revoke_sessions" in types

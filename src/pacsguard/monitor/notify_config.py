@@ -82,9 +82,11 @@ def load_notifiers(site: Path) -> dict[str, Notifier]:
         out["webhook"] = WebhookNotifier(spec.webhook.url, secret.strip(), spec.webhook.timeout)
     if spec.email is not None:
         e = spec.email
-        password = _read(site, e.password_file, path, "email.password_file").decode().strip() if e.password_file else None
-        tls = _context(site, e.ca_file, path, "email.ca_file")
-        out["email"] = EmailNotifier(e.host, e.port, e.sender, tuple(e.to), tls, e.username, password)
+        password = (
+            _read(site, e.password_file, path, "email.password_file").decode().strip() if e.password_file else None
+        )
+        mail_tls = _context(site, e.ca_file, path, "email.ca_file")
+        out["email"] = EmailNotifier(e.host, e.port, e.sender, tuple(e.to), mail_tls, e.username, password)
     if spec.syslog is not None:
         s = spec.syslog
         tls = _context(site, s.ca_file, path, "syslog.ca_file") if s.ca_file else None

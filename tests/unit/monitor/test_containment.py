@@ -3,7 +3,6 @@ last active security officer locked automatically."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,14 +22,14 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 @pytest.fixture
-def directory(engine: DbEngine, clock: FakeClock, events: RecordingSink, tmp_path: Path) -> Iterator[Directory]:
+def directory(engine: DbEngine, clock: FakeClock, events: RecordingSink, tmp_path: Path) -> Directory:
     scaffold(tmp_path / "site")
     zones = load_zones(tmp_path / "site" / "zones.yaml")
     d = Directory(engine, zones, AuthSettings(), events, clock)
     for pid in ("olga", "alice"):
         d.principals.create(pid, kind=PrincipalKind.PERSON, display_name=pid, zone="north", by=OPERATOR)
     d.assignments.grant("olga", RoleRef("north", "security-officer"), by=OPERATOR)
-    yield d
+    return d
 
 
 @pytest.fixture
@@ -56,7 +55,8 @@ def test_lock_is_idempotent_audited_and_undone_only_by_an_officer(
     assert not contain.apply("lock_account", "alice", ordered_by="rule:auth.x", reason="burst")
     assert types(events) == ["containment.lock_account"]
     [recorded] = [e for e in events.events if e.type == "containment.lock_account"]
-    assert recorded.actor.principal_id == "rule:auth.x" and recorded.objects.target_principal == "alice"
+    assert recorded.actor.principal_id == "rule:auth.x"
+    assert recorded.objects.target_principal == "alice"
     with pytest.raises(AccountLocked):
         directory.subject("alice")
     with pytest.raises(ContainmentError, match="only an officer"):

@@ -136,7 +136,9 @@ def smtp(tmp_path: Path) -> Iterator[tuple[Mailbox, int, ssl.SSLContext]]:
 def alerted(engine: DbEngine, clock: FakeClock) -> MonitorStore:
     """One live alert with webhook, email and syslog deliveries queued."""
     with AuditLog(engine, clock=clock) as log:
-        log.emit(AuditEvent("principal.created", clock.now(), actor=Actor("admin"), objects=ObjectRef(target_principal="x")))
+        log.emit(
+            AuditEvent("principal.created", clock.now(), actor=Actor("admin"), objects=ObjectRef(target_principal="x"))
+        )
     channels = frozenset({"dashboard", "webhook", "email", "syslog"})
     rules = [r.model_copy(update={"channels": sorted(channels)}) for r in load_rules().rules]
     svc = MonitorService(engine, lambda: Engine(rules), clock=clock, options=MonitorOptions(channels=channels))
@@ -156,7 +158,9 @@ def test_webhook_is_signed_and_retried_with_backoff_until_delivered(
     dispatcher = Dispatcher(alerted, {"webhook": WebhookNotifier(receiver.url, SECRET)}, clock=clock)
     assert dispatcher.run_due() == 0
     [hook] = [d for d in alerted.deliveries() if d.channel == "webhook"]
-    assert hook.attempts == 1 and hook.state == "pending" and "503" in (hook.last_error or "")
+    assert hook.attempts == 1
+    assert hook.state == "pending"
+    assert "503" in (hook.last_error or "")
     assert dispatcher.run_due() == 0  # not due yet: back-off
     assert len(receiver.bodies) == 1
     receiver.status = 200
@@ -176,7 +180,8 @@ def test_a_channel_that_never_answers_ends_failed_and_visible(alerted: MonitorSt
         dispatcher.run_due()
         clock.advance(minutes=5)
     health = {h.channel: h for h in channel_health(alerted)}
-    assert health["webhook"].failed == 1 and health["webhook"].last_error
+    assert health["webhook"].failed == 1
+    assert health["webhook"].last_error
     assert health["dashboard"].delivered == 1
     assert health["email"].failed == 1  # no notifier configured: retried, then visible
     assert "no notifier configured" in (health["email"].last_error or "")
@@ -191,7 +196,8 @@ def test_email_goes_over_starttls_to_a_real_smtp_server(
     [(content, encrypted)] = box.messages
     assert encrypted
     message = message_from_bytes(content)
-    assert "admin.change" in str(message.get_payload()) and "[pacsguard high]" in str(message["Subject"])
+    assert "admin.change" in str(message.get_payload())
+    assert "[pacsguard high]" in str(message["Subject"])
 
 
 def test_syslog_sends_an_rfc5424_frame(alerted: MonitorStore, clock: FakeClock) -> None:

@@ -98,10 +98,12 @@ def test_live_alerts_open_an_incident_with_evidence_pinned_and_scope(
     assert incident.subject == "actor.principal_id=alice"
     assert incident.state is IncidentState.OPEN
     assert (incident.evidence_from, incident.evidence_to) == (1, 9)
-    assert incident.head is not None and incident.head["size"] >= 10
+    assert incident.head is not None
+    assert incident.head["size"] >= 10
     assert incident.step("preserve").done_at is not None
     assert incident.scope is not None
-    assert incident.scope["exported"] == ["1.2.3"] and incident.scope["patients"] == ["P1"]
+    assert incident.scope["exported"] == ["1.2.3"]
+    assert incident.scope["patients"] == ["P1"]
     assert incident.time_to_alert == timedelta(seconds=40)
     channels = sorted((d.channel, d.state) for d in svc.store.deliveries())
     assert channels == [("dashboard", "delivered"), ("email", "pending")]
