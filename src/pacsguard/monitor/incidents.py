@@ -18,7 +18,18 @@ from typing import Any
 from pacsguard.monitor.alerts import Alert
 from pacsguard.monitor.rules import Severity
 
-__all__ = ["STEPS", "Incident", "IncidentState", "Step", "checklist", "group", "incident_id", "mark"]
+__all__ = [
+    "STEPS",
+    "Incident",
+    "IncidentState",
+    "Step",
+    "acknowledge",
+    "checklist",
+    "group",
+    "incident_id",
+    "mark",
+    "resolve",
+]
 
 STEPS: dict[str, str] = {
     "contain": "Contain: disable the account or revoke its sessions",
@@ -173,3 +184,28 @@ def mark(incident: Incident, name: str, at: datetime, by: str, note: str = "") -
 def _later(current: IncidentState, new: IncidentState) -> IncidentState:
     order = list(IncidentState)
     return new if order.index(new) > order.index(current) else current
+
+
+def acknowledge(incident: Incident, owner: str, at: datetime) -> Incident:
+    """An officer takes the incident: it gets an owner and, if still open, is acknowledged.
+
+    Raises ``ValueError`` for a resolved incident."""
+    if incident.state is IncidentState.RESOLVED:
+        raise ValueError(f"incident {incident.id} is resolved already")
+    return replace(
+        incident,
+        owner=owner,
+        acknowledged_at=incident.acknowledged_at or at,
+        state=_later(incident.state, IncidentState.ACKNOWLEDGED),
+    )
+
+
+def resolve(incident: Incident, by: str, at: datetime, note: str = "") -> Incident:
+    """Close the incident; the reset step is ticked with ``note`` if nobody ticked it.
+
+    Raises ``ValueError`` while the incident is neither acknowledged nor contained (someone
+    must have looked at it)."""
+    if incident.state is IncidentState.OPEN:
+        raise ValueError(f"incident {incident.id} is still open: acknowledge or contain it first")
+    done = mark(incident, "reset", at, by, note)
+    return replace(done, state=IncidentState.RESOLVED, resolved_at=incident.resolved_at or at)
