@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 
 from pacsguard.clock import Clock, utc
 from pacsguard.directory import Directory, PrincipalKind
 from pacsguard.domain.events import Actor, AuditEvent, EventSink, ObjectRef, Outcome
 from pacsguard.errors import AccountLocked, ContainmentError, ContainmentRefused, NotFound
 from pacsguard.storage.monitor_tables import monitor_blocked_ips as tb
+from pacsguard.storage.monitor_tables import monitor_containments as tc
 
-__all__ = ["OFFICER_ROLE", "PLAYBOOKS", "Containment", "IpBlocks", "Playbook", "ShareLinks"]
+__all__ = ["OFFICER_ROLE", "PLAYBOOKS", "ActiveContainment", "Containment", "IpBlocks", "Playbook", "ShareLinks"]
 
 OFFICER_ROLE = "security-officer"
 DEFAULT_BLOCK = timedelta(hours=1)
@@ -46,6 +47,7 @@ class IpBlocks:
     """Blocked IP addresses with an end time; the gateway calls ``is_blocked``."""
 
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._engine = engine
 
     def is_blocked(self, ip: str, now: datetime) -> bool:
@@ -71,6 +73,17 @@ class IpBlocks:
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveContainment:
+    """A containment in force: which action on which target, ordered by whom, since when."""
+
+    action: str
+    target: str
+    ordered_by: str
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Playbook:
     """One containment action: its name (as rules name it), what it does, what it targets."""
 
@@ -87,6 +100,11 @@ PLAYBOOKS: dict[str, Playbook] = {
         Playbook("expire_shares", "Expire every live share link the account created.", "principal"),
         Playbook("block_ip", "Refuse requests from the IP address for a period (one hour by default).", "ip"),
         Playbook("suspend_device", "Lock the device principal (DICOM AE) so it can no longer connect.", "device"),
+        Playbook(
+            "require_mfa_reenrolment",
+            "Replace the TOTP secret with one nobody holds: login needs a code until an officer re-enrols.",
+            "principal",
+        ),
     )
 }
 
@@ -116,6 +134,7 @@ class Containment:
             "expire_shares": self._expire,
             "block_ip": self._block,
             "suspend_device": self._lock,
+            "require_mfa_reenrolment": self._require_mfa,
         }
         self._undo: dict[str, Callable[[str, str], bool]] = {
             "lock_account": self._unlock,
@@ -123,7 +142,10 @@ class Containment:
             "expire_shares": self._reinstate,
             "block_ip": lambda t, _b: self.blocks.unblock(t),
             "suspend_device": self._unlock,
+            # the record is lifted; the user logs in again once an officer runs 'pacsguard users mfa-enroll'
+            "require_mfa_reenrolment": lambda t, _b: self._in_force("require_mfa_reenrolment", t),
         }
+        self._engine = blocks.engine
 
     def apply(self, action: str, target: str, *, ordered_by: str, reason: str) -> bool:
         """Run ``action`` on ``target``; ``ordered_by`` is ``rule:<id>`` or an officer's id.
@@ -140,6 +162,7 @@ class Containment:
         except NotFound as exc:
             raise ContainmentError(f"{action}: {exc}") from exc
         if changed:
+            self._remember(action, target, ordered_by, reason)
             self._record(f"containment.{action}", target, ordered_by, {"reason": reason, "target": target})
         return changed
 
@@ -152,9 +175,39 @@ class Containment:
         if not self._is_officer(officer):
             raise ContainmentError(f"{officer!r} is not an active {OFFICER_ROLE}: only an officer may undo containment")
         changed = self._undo[action](target, officer)
+        changed = self._forget(action, target) or changed
         if changed:
             self._record("containment.undone", target, officer, {"action": action, "target": target})
         return changed
+
+    def active(self) -> list[ActiveContainment]:
+        """Containments applied and not undone, oldest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(tc).order_by(tc.c.since))
+            return [ActiveContainment(r.action, r.target, r.ordered_by, r.reason, utc(r.since)) for r in rows]
+
+    def _in_force(self, action: str, target: str) -> bool:
+        with self._engine.connect() as conn:
+            query = select(tc.c.since).where(tc.c.action == action, tc.c.target == target)
+            return conn.execute(query).first() is not None
+
+    def _remember(self, action: str, target: str, by: str, reason: str) -> None:
+        self._forget(action, target)
+        with self._engine.begin() as conn:
+            row = {"action": action, "target": target, "ordered_by": by, "reason": reason[:500]}
+            conn.execute(insert(tc).values(**row, since=self._clock.now()))
+
+    def _forget(self, action: str, target: str) -> bool:
+        with self._engine.begin() as conn:
+            return bool(conn.execute(delete(tc).where(tc.c.action == action, tc.c.target == target)).rowcount)
+
+    def _require_mfa(self, target: str, by: str, reason: str) -> bool:
+        if self._in_force("require_mfa_reenrolment", target):
+            return False
+        # The new secret is dropped here: nobody holds it, so the login path refuses every
+        # code until an officer enrols a new authenticator and hands it over.
+        self._dir.auth.enroll_totp(target, by=by)
+        return True
 
     def _lock(self, target: str, by: str, reason: str) -> bool:
         return self._dir.principals.lock(target, reason=reason, by=by)

@@ -16,6 +16,7 @@ __all__ = [
     "MONITOR_TABLES",
     "monitor_alerts",
     "monitor_blocked_ips",
+    "monitor_containments",
     "monitor_cursor",
     "monitor_deliveries",
     "monitor_incidents",
@@ -84,6 +85,16 @@ monitor_blocked_ips = Table(
     Column("created_at", TS, nullable=False),
 )
 
+monitor_containments = Table(
+    "monitor_containments",
+    metadata,
+    Column("action", String(64), primary_key=True),
+    Column("target", String(256), primary_key=True),
+    Column("ordered_by", String(256), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("since", TS, nullable=False),
+)
+
 monitor_deliveries = Table(
     "monitor_deliveries",
     metadata,
@@ -99,4 +110,11 @@ monitor_deliveries = Table(
     Index("ix_monitor_deliveries_state_next_at", "state", "next_at"),
 )
 
-MONITOR_TABLES = (monitor_cursor, monitor_alerts, monitor_incidents, monitor_blocked_ips, monitor_deliveries)
+MONITOR_TABLES = (
+    monitor_cursor,
+    monitor_alerts,
+    monitor_incidents,
+    monitor_blocked_ips,
+    monitor_containments,
+    monitor_deliveries,
+)

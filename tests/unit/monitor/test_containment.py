@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import Engine as DbEngine
 
@@ -13,7 +14,7 @@ from pacsguard.clock import FakeClock
 from pacsguard.config import AuthSettings
 from pacsguard.directory import Client, Device, Directory, Operator, PrincipalKind
 from pacsguard.domain import RecordingSink, RoleRef
-from pacsguard.errors import AccountLocked, ContainmentError, ContainmentRefused, TokenError
+from pacsguard.errors import AccountLocked, ContainmentError, ContainmentRefused, MfaError, TokenError
 from pacsguard.monitor.containment import PLAYBOOKS, Containment, IpBlocks
 from pacsguard.site import load_zones, scaffold
 
@@ -118,3 +119,21 @@ def test_share_links_and_unknown_actions_say_what_is_missing(contain: Containmen
         contain.apply("wipe_disk", "alice", ordered_by="olga", reason="x")
     with pytest.raises(ContainmentError, match="no principal"):
         contain.apply("lock_account", "nobody", ordered_by="olga", reason="x")
+
+
+def test_mfa_reenrolment_makes_the_login_path_demand_a_code_nobody_holds(
+    contain: Containment, directory: Directory, events: RecordingSink, clock: FakeClock
+) -> None:
+    directory.auth.set_password("alice", "Correct-horse-42", by=OPERATOR)
+    directory.auth.login("alice", "Correct-horse-42")
+    assert contain.apply("require_mfa_reenrolment", "alice", ordered_by="rule:x", reason="new device")
+    assert not contain.apply("require_mfa_reenrolment", "alice", ordered_by="rule:x", reason="new device")
+    with pytest.raises(MfaError):
+        directory.auth.login("alice", "Correct-horse-42")
+    assert [(c.action, c.target) for c in contain.active()] == [("require_mfa_reenrolment", "alice")]
+    assert contain.undo("require_mfa_reenrolment", "alice", officer="olga")
+    assert contain.active() == []
+    enrolment = directory.auth.enroll_totp("alice", by="olga")  # the officer's re-enrolment
+    code = pyotp.TOTP(enrolment.secret).at(clock.now())
+    assert directory.auth.login("alice", "Correct-horse-42", totp_code=code).session.principal_id == "alice"
+    assert types(events).count("containment.require_mfa_reenrolment") == 1

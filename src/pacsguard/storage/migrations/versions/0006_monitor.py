@@ -76,6 +76,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ip", name="pk_monitor_blocked_ips"),
     )
     op.create_table(
+        "monitor_containments",
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("target", sa.String(256), nullable=False),
+        sa.Column("ordered_by", sa.String(256), nullable=False),
+        sa.Column("reason", sa.String(500), nullable=False),
+        sa.Column("since", _ts(), nullable=False),
+        sa.PrimaryKeyConstraint("action", "target", name="pk_monitor_containments"),
+    )
+    op.create_table(
         "monitor_deliveries",
         sa.Column("id", sa.Integer(), nullable=False, autoincrement=True),
         sa.Column("alert_key", sa.String(1024), nullable=False),
@@ -101,6 +110,7 @@ def downgrade() -> None:
     op.drop_index("ix_monitor_incidents_subject_state", table_name="monitor_incidents")
     op.drop_index("ix_monitor_deliveries_state_next_at", table_name="monitor_deliveries")
     op.drop_table("monitor_deliveries")
+    op.drop_table("monitor_containments")
     op.drop_table("monitor_blocked_ips")
     op.drop_table("monitor_incidents")
     op.drop_table("monitor_alerts")
