@@ -31,7 +31,8 @@ def test_alerts_about_one_subject_share_an_incident_and_others_get_their_own() -
     later, again = group(
         [(alert("d", "actor.principal_id=alice", (12,)), T0 + timedelta(minutes=1))], {alice.subject: alice}
     )
-    assert list(later) == [alice.id] and later[alice.id].evidence_to == 12
+    assert list(later) == [alice.id]
+    assert later[alice.id].evidence_to == 12
     assert again == {alerts[0].key.replace("a/", "d/").replace("/4", "/12"): alice.id}
 
 
@@ -48,13 +49,16 @@ def test_containment_acknowledgement_and_resolution() -> None:
     with pytest.raises(ValueError, match="still open"):
         resolve(incident, "olga", T0)
     contained = mark(incident, "contain", T0 + timedelta(seconds=30), "rule:a", "lock_account")
-    assert contained.state is IncidentState.CONTAINED and contained.time_to_contain == timedelta(seconds=30)
+    assert contained.state is IncidentState.CONTAINED
+    assert contained.time_to_contain == timedelta(seconds=30)
     again = mark(contained, "contain", T0 + timedelta(hours=1), "olga")
     assert again.step("contain").by == "rule:a"  # the first tick stands
     taken = acknowledge(contained, "olga", T0 + timedelta(minutes=2))
-    assert taken.owner == "olga" and taken.state is IncidentState.CONTAINED  # never moves back
+    assert taken.owner == "olga"
+    assert taken.state is IncidentState.CONTAINED
     done = resolve(taken, "olga", T0 + timedelta(hours=2), "password reset, roles reviewed")
-    assert done.state is IncidentState.RESOLVED and done.step("reset").note == "password reset, roles reviewed"
+    assert done.state is IncidentState.RESOLVED
+    assert done.step("reset").note == "password reset, roles reviewed"
     with pytest.raises(ValueError, match="resolved already"):
         acknowledge(done, "sam", T0)
     with pytest.raises(KeyError):
