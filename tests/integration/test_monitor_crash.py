@@ -29,7 +29,7 @@ from pacsguard.storage import make_engine, migrate
 from pacsguard.storage.monitor_tables import monitor_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = 800
+EVENTS = 600
 BATCH = 20
 
 
@@ -103,8 +103,8 @@ def _run_until_killed(url: str, rng: random.Random) -> tuple[int, list[int], boo
     return start, cursors, finished
 
 
-def test_sigkill_mid_stream_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'site.db'}"
+def test_sigkill_mid_stream_loses_and_doubles_nothing(database_url: str) -> None:
+    url = database_url
     db = make_engine(url)
     migrate(db)
     clock = FakeClock()

@@ -18,6 +18,7 @@ from pacsguard.cli._directory import open_site_for_command
 from pacsguard.clock import utc
 from pacsguard.errors import MonitorError
 from pacsguard.monitor import Alert, Engine, JsonlEventSource, RuleSet, load_rules, site_geo
+from pacsguard.monitor.containment import Containment, IpBlocks
 from pacsguard.monitor.incidents import IncidentState
 from pacsguard.monitor.notify import ChannelHealth, channel_health
 from pacsguard.monitor.notify_config import load_notifiers
@@ -135,6 +136,10 @@ def status(site: Path | None) -> None:
     console.print(f"cursor: seq {cursor}, {lag} events behind the audit log (last commit {when})")
     incidents = [i for i in store.incidents() if i.state is not IncidentState.RESOLVED]
     console.print(f"alerts: {store.alert_count()} stored; incidents: {len(incidents)} not resolved")
+    active = Containment(opened.directory, IpBlocks(opened.engine), opened.audit, opened.clock).active()
+    console.print(f"containments in force: {len(active)}")
+    for c in active:
+        console.print(f"  {c.action} {c.target} (by {c.ordered_by}, since {c.since.isoformat(timespec='seconds')})")
     configured = {"dashboard", *load_notifiers(opened.settings.site)}
     table = _table("notification channels", "channel", "configured", "pending", "delivered", "failed", "last error")
     health = {h.channel: h for h in channel_health(store)}

@@ -32,6 +32,7 @@ def test_run_once_then_status_shows_no_lag_and_the_alerts(site: Path, capsys: py
     after = capsys.readouterr().out
     assert "cursor: seq 2, 0 events behind" in after
     assert "alerts: 2 stored; incidents: 1 not resolved" in after  # the new user and the grant
+    assert "containments in force: 0" in after
     assert "dashboard" in after
     assert "email" in after
     assert "NO" in after
