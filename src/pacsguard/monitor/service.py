@@ -137,7 +137,7 @@ class MonitorService:
             self.store.mark_handled(stored.alert.key, self._clock.now())
 
     def _preserve(self, incident: Incident) -> Incident:
-        if self._sign_head is None:
+        if self._sign_head is None or _covered(incident):
             return incident
         try:
             head = self._sign_head()
@@ -217,6 +217,12 @@ def scope_of(events: Iterable[Any], principal_id: str) -> dict[str, Any]:
         "shares": sorted(shares),
         "seq_range": [first, last],
     }
+
+
+def _covered(incident: Incident) -> bool:
+    """A head is pinned already and covers the evidence (a redo after a crash, or an
+    alert whose evidence the head already holds)."""
+    return incident.head is not None and int(incident.head["size"]) > incident.evidence_to
 
 
 def _principal_of(subject: str) -> str | None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine as DbEngine
+from sqlalchemy import update
 
 from pacsguard.audit import AuditLog
 from pacsguard.clock import FakeClock
@@ -16,6 +17,7 @@ from pacsguard.domain.events import Actor, AuditEvent, ObjectRef, Outcome
 from pacsguard.monitor import Engine, load_rules
 from pacsguard.monitor.incidents import IncidentState
 from pacsguard.monitor.service import MonitorOptions, MonitorService
+from pacsguard.storage.monitor_tables import monitor_alerts
 
 RULES = load_rules().rules
 OPTIONS = MonitorOptions(channels=frozenset({"dashboard", "email"}))
@@ -108,3 +110,17 @@ def test_live_alerts_open_an_incident_with_evidence_pinned_and_scope(
     channels = sorted((d.channel, d.state) for d in svc.store.deliveries())
     assert channels == [("dashboard", "delivered"), ("email", "pending")]
     assert svc.store.unhandled() == []
+
+
+def test_a_redone_follow_up_keeps_the_pinned_head(engine: DbEngine, clock: FakeClock, log: AuditLog) -> None:
+    failures(log, clock, 9)
+    svc = service(engine, clock, log)
+    svc.step()
+    [pinned] = svc.store.incidents()
+    log.emit(AuditEvent("study.read", clock.now(), actor=Actor("bob")))
+    with engine.begin() as conn:  # as if the monitor died after its commit, before marking the follow-up done
+        conn.execute(update(monitor_alerts).values(handled_at=None))
+    svc.follow_up()
+    [again] = svc.store.incidents()
+    assert again.head == pinned.head
+    assert again.step("preserve") == pinned.step("preserve")
