@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pacsguard import config
 from pacsguard.cli import main
+from pacsguard.monitor.store import MonitorStore
+from pacsguard.storage import make_engine
 
 PASSWORD = "Correct-horse-42"
 
@@ -43,3 +50,26 @@ def test_a_bad_notify_file_names_file_line_and_key(site: Path, capsys: pytest.Ca
     assert main(["monitor", "status", "--site", str(site)]) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert "notify.yaml:4 [webhook.retries]: unknown key" in err
+
+
+def test_run_tails_live_until_ctrl_c(site: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pacsguard", "monitor", "run", "--site", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db = make_engine(config.load(site).database_url)
+    store = MonitorStore(db)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        checkpoint = store.checkpoint()
+        if checkpoint is not None and checkpoint.last_seq == 2:
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopping" in out and "seq 2" in out
+    assert store.alert_count() == 2
+    db.dispose()
