@@ -70,6 +70,7 @@ def test_run_tails_live_until_ctrl_c(site: Path) -> None:
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert "stopping" in out and "seq 2" in out
+    assert "stopping" in out
+    assert "seq 2" in out
     assert store.alert_count() == 2
     db.dispose()
