@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Engine as DbEngine
 
@@ -32,13 +31,12 @@ from pacsguard.monitor.containment import PLAYBOOKS, Containment
 from pacsguard.monitor.engine import Engine
 from pacsguard.monitor.incidents import Incident, group, mark
 from pacsguard.monitor.rules import Response
+from pacsguard.monitor.scope import actor_events, scope_of
 from pacsguard.monitor.store import Checkpoint, MonitorStore, StoredAlert
 
-__all__ = ["MonitorOptions", "MonitorService", "scope_of"]
+__all__ = ["MonitorOptions", "MonitorService"]
 
 log = logging.getLogger(__name__)
-
-_EXPORTS = ("study.export", "study.download", "share.created", "export.created")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +69,7 @@ class MonitorService:
         containment: Containment | None = None,
         sign_head: Callable[[], SignedHead] | None = None,
     ) -> None:
+        self._db = db
         self.store = MonitorStore(db)
         self.reader = LogReader(db)
         self.options = options or MonitorOptions()
@@ -126,15 +125,22 @@ class MonitorService:
         self.store.commit(pairs, incidents, joined, channels, checkpoint)
 
     def follow_up(self) -> None:
-        """For each stored live alert not yet handled: pin evidence, compute scope, contain."""
+        """For each stored live alert not yet handled: pin evidence, compute scope, contain.
+
+        Evidence and scope are worked out once per incident per call, however many of its
+        alerts are waiting."""
+        waiting: dict[str | None, list[StoredAlert]] = {}
         for stored in self.store.unhandled():
-            incident = self.store.incident(stored.incident_id) if stored.incident_id else None
+            waiting.setdefault(stored.incident_id, []).append(stored)
+        for incident_id, alerts in waiting.items():
+            incident = self.store.incident(incident_id) if incident_id else None
             if incident is not None:
-                incident = self._preserve(incident)
-                incident = self._scope(incident)
-                incident = self._contain(incident, stored)
+                incident = self._scope(self._preserve(incident))
+                for stored in alerts:
+                    incident = self._contain(incident, stored)
                 self.store.save_incident(incident)
-            self.store.mark_handled(stored.alert.key, self._clock.now())
+            for stored in alerts:
+                self.store.mark_handled(stored.alert.key, self._clock.now())
 
     def _preserve(self, incident: Incident) -> Incident:
         if self._sign_head is None or _covered(incident):
@@ -153,7 +159,7 @@ class MonitorService:
         if principal is None:
             return incident
         since = incident.first_event_at - self.options.scope_lookback
-        scope = scope_of(self.reader.iter_events(since, None), principal)
+        scope = scope_of(actor_events(self._db, principal, since), principal)
         note = f"{len(scope['studies'])} studies, {len(scope['patients'])} patients, {len(scope['exported'])} exported"
         return mark(replace(incident, scope=scope), "scope", self._clock.now(), "monitor", note)
 
@@ -185,38 +191,6 @@ class MonitorService:
             if consumed < self.options.batch:
                 self._wake.wait(self.options.poll.total_seconds())
                 self._wake.clear()
-
-
-def scope_of(events: Iterable[Any], principal_id: str) -> dict[str, Any]:
-    """What ``principal_id`` touched in ``events``: studies, patients, exported or shared
-    studies, share links, and the seq range read."""
-    studies: set[str] = set()
-    patients: set[str] = set()
-    exported: set[str] = set()
-    shares: set[str] = set()
-    first = last = None
-    for event in events:
-        if event.actor.principal_id != principal_id:
-            continue
-        first = event.seq if first is None else first
-        last = event.seq
-        obj = event.objects
-        if obj.study_uid:
-            studies.add(obj.study_uid)
-            if event.type in _EXPORTS:
-                exported.add(obj.study_uid)
-        if obj.patient_id:
-            patients.add(obj.patient_id)
-        if obj.share_id:
-            shares.add(obj.share_id)
-    return {
-        "principal": principal_id,
-        "studies": sorted(studies),
-        "patients": sorted(patients),
-        "exported": sorted(exported),
-        "shares": sorted(shares),
-        "seq_range": [first, last],
-    }
 
 
 def _covered(incident: Incident) -> bool:
