@@ -33,7 +33,9 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   └── ArchiveIntegrityError   a stored file fails authentication (altered, swapped)
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
-        └── SnapshotError           a monitor checkpoint does not fit these rules
+        ├── SnapshotError           a monitor checkpoint does not fit these rules
+        └── ContainmentError        a containment action cannot run (unknown target, no right)
+            └── ContainmentRefused  automatic containment would lock the last security officer
 """
 
 from __future__ import annotations
@@ -219,3 +221,11 @@ class GeoDatabaseError(MonitorError):
 
 class SnapshotError(MonitorError):
     """A monitor state snapshot is malformed or from an incompatible version."""
+
+
+class ContainmentError(MonitorError):
+    """A containment action cannot run: unknown action or target, or no right to undo it."""
+
+
+class ContainmentRefused(ContainmentError):
+    """Automatic containment refused: it would lock out the last active security officer."""

@@ -1,9 +1,11 @@
-"""``pacsguard monitor check`` and ``pacsguard monitor replay``: validate the detection
-rules of a site, and backtest them over a JSON Lines file of events."""
+"""``pacsguard monitor check``/``replay``/``status``/``run``: validate the detection rules
+of a site, backtest them over a JSON Lines file of events, show the live monitor's state,
+and run it."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +14,16 @@ import click
 from rich.table import Table
 
 from pacsguard.cli._common import console, err_console, load_settings, site_option
+from pacsguard.cli._directory import open_site_for_command
 from pacsguard.clock import utc
 from pacsguard.errors import MonitorError
 from pacsguard.monitor import Alert, Engine, JsonlEventSource, RuleSet, load_rules, site_geo
+from pacsguard.monitor.containment import Containment, IpBlocks
+from pacsguard.monitor.incidents import IncidentState
+from pacsguard.monitor.notify import ChannelHealth, channel_health
+from pacsguard.monitor.notify_config import load_notifiers
+from pacsguard.monitor.store import MonitorStore
+from pacsguard.monitor.wiring import Monitor, open_monitor
 
 
 @click.group()
@@ -108,3 +117,78 @@ def _report(alerts: list[Alert], engine: Engine, source: JsonlEventSource) -> No
     skipped = source.skipped + stats.malformed + stats.unsequenced + stats.duplicates + sum(stats.missing.values())
     per_rule = ", ".join(f"{rid} {n}" for rid, n in sorted(Counter(a.rule_id for a in alerts).items()))
     console.print(f"{stats.processed} events, {skipped} skipped, {len(alerts)} alerts ({per_rule or 'none'})")
+
+
+@monitor.command()
+@site_option
+def status(site: Path | None) -> None:
+    """Show the rules in force, the cursor and its lag behind the audit log, alerts,
+    open incidents and the health of each notification channel."""
+    opened = open_site_for_command(load_settings(site))
+    rules = _site_rules(opened.settings.site)
+    store = MonitorStore(opened.engine)
+    checkpoint = store.checkpoint()
+    cursor = checkpoint.last_seq if checkpoint is not None else -1
+    lag = opened.audit.size - (cursor + 1)
+    kinds = Counter(rule.kind for rule in rules.rules)
+    console.print(f"rules: {len(rules.rules)} in force ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+    when = checkpoint.updated_at.isoformat(timespec="seconds") if checkpoint is not None else "never"
+    console.print(f"cursor: seq {cursor}, {lag} events behind the audit log (last commit {when})")
+    incidents = [i for i in store.incidents() if i.state is not IncidentState.RESOLVED]
+    console.print(f"alerts: {store.alert_count()} stored; incidents: {len(incidents)} not resolved")
+    active = Containment(opened.directory, IpBlocks(opened.engine), opened.audit, opened.clock).active()
+    console.print(f"containments in force: {len(active)}")
+    for c in active:
+        console.print(f"  {c.action} {c.target} (by {c.ordered_by}, since {c.since.isoformat(timespec='seconds')})")
+    configured = {"dashboard", *load_notifiers(opened.settings.site)}
+    table = _table("notification channels", "channel", "configured", "pending", "delivered", "failed", "last error")
+    health = {h.channel: h for h in channel_health(store)}
+    named = {channel for rule in rules.rules for channel in rule.channels}
+    for channel in sorted(configured | named | set(health)):
+        h = health.get(channel, ChannelHealth(channel, 0, 0, 0, None))
+        yes = "yes" if channel in configured else "NO"
+        table.add_row(channel, yes, str(h.pending), str(h.delivered), str(h.failed), h.last_error or "")
+    console.print(table)
+
+
+@monitor.command()
+@site_option
+@click.option("--once", is_flag=True, help="Process everything logged so far, deliver what is due, then stop.")
+def run(site: Path | None, once: bool) -> None:
+    """Tail the audit log live: detect, store alerts and incidents, contain, notify (Ctrl-C stops)."""
+    opened = open_site_for_command(load_settings(site))
+    settings = opened.settings
+    live = open_monitor(
+        settings.site / "rules",
+        opened.engine,
+        opened.audit,
+        opened.directory,
+        opened.clock,
+        notifiers=load_notifiers(settings.site),
+    )
+    if once:
+        while live.service.step():
+            pass
+        live.dispatcher.run_due()
+        console.print(_line(live))
+        return
+    live.start()
+    try:
+        with console.status(_line(live)) as line:
+            while True:
+                time.sleep(0.5)
+                line.update(_line(live))
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        live.stop()
+    console.print(_line(live))
+
+
+def _line(live: Monitor) -> str:
+    store = live.service.store
+    stats = live.service.engine.stats()
+    return (
+        f"monitor: seq {live.service.cursor} · {stats.processed} events · {store.alert_count()} alerts · "
+        f"{len(store.incidents(state=IncidentState.OPEN))} open incidents"
+    )

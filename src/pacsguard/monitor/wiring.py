@@ -1,0 +1,85 @@
+"""Putting the live monitor together for one site: rules, geo, containment, signed heads,
+notification dispatcher. ``pacsguard monitor run`` (and later ``pacsguard serve``) start
+it with ``open_monitor`` and run ``MonitorService.run`` and ``Dispatcher.run`` in threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine as DbEngine
+
+from pacsguard.audit import AuditLog
+from pacsguard.clock import Clock
+from pacsguard.directory import Directory
+from pacsguard.monitor.containment import Containment, IpBlocks, ShareLinks
+from pacsguard.monitor.engine import Engine
+from pacsguard.monitor.geo import site_geo
+from pacsguard.monitor.loader import RuleSet, load_rules
+from pacsguard.monitor.notify import Dispatcher, Notifier
+from pacsguard.monitor.service import MonitorOptions, MonitorService
+from pacsguard.monitor.store import MonitorStore
+
+__all__ = ["Monitor", "open_monitor"]
+
+
+@dataclass
+class Monitor:
+    """The running parts: the tail, the dispatcher, the containment playbooks, the rules."""
+
+    service: MonitorService
+    dispatcher: Dispatcher
+    containment: Containment
+    rules: RuleSet
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Run the tail and the dispatcher in two daemon threads."""
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self.service.run, args=(self._stop,), name="monitor-tail", daemon=True),
+            threading.Thread(target=self.dispatcher.run, args=(self._stop,), name="monitor-notify", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop both threads (the tail finishes its batch; its last commit stands)."""
+        self._stop.set()
+        self.service.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def open_monitor(
+    rules_dir: Path | None,
+    db: DbEngine,
+    audit: AuditLog,
+    directory: Directory,
+    clock: Clock,
+    *,
+    notifiers: Mapping[str, Notifier] | None = None,
+    options: MonitorOptions | None = None,
+    shares: ShareLinks | None = None,
+) -> Monitor:
+    """The site's monitor, resumed from its checkpoint. Raises ``ConfigError`` (bad rules),
+    ``GeoDatabaseError`` or ``SnapshotError``."""
+    rules = load_rules(rules_dir)
+    geo = site_geo(rules.networks, rules.geoip)
+    containment = Containment(directory, IpBlocks(db), audit, clock, shares=shares)
+    dispatcher = Dispatcher(MonitorStore(db), notifiers or {}, clock=clock)
+    base = options or MonitorOptions()
+    options = MonitorOptions(base.poll, base.batch, base.horizon, base.scope_lookback, dispatcher.channels)
+    service = MonitorService(
+        db,
+        lambda: Engine(rules, geo=geo),
+        clock=clock,
+        options=options,
+        containment=containment,
+        sign_head=audit.sign_head,
+    )
+    return Monitor(service, dispatcher, containment, rules)

@@ -1,0 +1,76 @@
+"""``pacsguard monitor run --once`` and ``pacsguard monitor status`` on a real site."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pacsguard import config
+from pacsguard.cli import main
+from pacsguard.monitor.store import MonitorStore
+from pacsguard.storage import make_engine
+
+PASSWORD = "Correct-horse-42"
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    site = make_site()
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "olga", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
+    assert main(["users", "grant", "olga", "security-officer", "--site", str(site)]) == 0
+    return site
+
+
+def test_run_once_then_status_shows_no_lag_and_the_alerts(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["monitor", "status", "--site", str(site)]) == 0
+    before = capsys.readouterr().out
+    assert "cursor: seq -1, 3 events behind" in before
+    assert main(["monitor", "run", "--once", "--site", str(site)]) == 0
+    assert "seq 2" in capsys.readouterr().out
+    assert main(["monitor", "status", "--site", str(site)]) == 0
+    after = capsys.readouterr().out
+    assert "cursor: seq 2, 0 events behind" in after
+    assert "alerts: 2 stored; incidents: 1 not resolved" in after  # the new user and the grant
+    assert "containments in force: 0" in after
+    assert "dashboard" in after
+    assert "email" in after
+    assert "NO" in after
+
+
+def test_a_bad_notify_file_names_file_line_and_key(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (site / "notify.yaml").write_text("webhook:\n  url: https://soc.test/hook\n  secret_file: nope\n  retries: 3\n")
+    assert main(["monitor", "status", "--site", str(site)]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "notify.yaml:4 [webhook.retries]: unknown key" in err
+
+
+def test_run_tails_live_until_ctrl_c(site: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pacsguard", "monitor", "run", "--site", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db = make_engine(config.load(site).database_url)
+    store = MonitorStore(db)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        checkpoint = store.checkpoint()
+        if checkpoint is not None and checkpoint.last_seq == 2:
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopping" in out
+    assert "seq 2" in out
+    assert store.alert_count() == 2
+    db.dispose()

@@ -1,0 +1,219 @@
+"""Notifications through real local receivers: an HTTP server, aiosmtpd with STARTTLS and
+a TCP syslog listener. Failures are retried with back-off and stay visible."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import socketserver
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine as DbEngine
+
+from pacsguard.audit import AuditLog
+from pacsguard.clock import FakeClock
+from pacsguard.domain.events import Actor, AuditEvent, ObjectRef
+from pacsguard.monitor import Engine, load_rules
+from pacsguard.monitor.notify import (
+    NOTIFIERS,
+    SIGNATURE_HEADER,
+    Dispatcher,
+    EmailNotifier,
+    SyslogNotifier,
+    WebhookNotifier,
+    channel_health,
+)
+from pacsguard.monitor.service import MonitorOptions, MonitorService
+from pacsguard.monitor.store import MonitorStore
+
+SECRET = b"webhook-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server that answers ``status`` and keeps what it was sent."""
+
+    status: int = 200
+    bodies: list[tuple[bytes, str]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    got = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.bodies.append((body, self.headers[SIGNATURE_HEADER]))
+            self.send_response(got.status)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    got.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield got
+    server.shutdown()
+    server.server_close()
+
+
+def _certificate(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "smtp.pem", tmp / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[bytes, bool]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        self.messages.append((content, session.ssl is not None))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[tuple[Mailbox, int, ssl.SSLContext]]:
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    box = Mailbox()
+    port = _free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True)
+    controller.start()
+    yield box, port, ssl.create_default_context(cafile=str(cert))
+    controller.stop()
+
+
+@pytest.fixture
+def alerted(engine: DbEngine, clock: FakeClock) -> MonitorStore:
+    """One live alert with webhook, email and syslog deliveries queued."""
+    with AuditLog(engine, clock=clock) as log:
+        log.emit(
+            AuditEvent("principal.created", clock.now(), actor=Actor("admin"), objects=ObjectRef(target_principal="x"))
+        )
+    channels = frozenset({"dashboard", "webhook", "email", "syslog"})
+    rules = [r.model_copy(update={"channels": sorted(channels)}) for r in load_rules().rules]
+    svc = MonitorService(engine, lambda: Engine(rules), clock=clock, options=MonitorOptions(channels=channels))
+    svc.step()
+    return svc.store
+
+
+def test_every_channel_is_documented() -> None:
+    assert set(NOTIFIERS) == {"dashboard", "webhook", "email", "syslog"}
+    assert all(len(doc) > 20 for doc in NOTIFIERS.values())
+
+
+def test_webhook_is_signed_and_retried_with_backoff_until_delivered(
+    alerted: MonitorStore, clock: FakeClock, receiver: Receiver
+) -> None:
+    receiver.status = 503
+    dispatcher = Dispatcher(alerted, {"webhook": WebhookNotifier(receiver.url, SECRET)}, clock=clock)
+    assert dispatcher.run_due() == 0
+    [hook] = [d for d in alerted.deliveries() if d.channel == "webhook"]
+    assert hook.attempts == 1
+    assert hook.state == "pending"
+    assert "503" in (hook.last_error or "")
+    assert dispatcher.run_due() == 0  # not due yet: back-off
+    assert len(receiver.bodies) == 1
+    receiver.status = 200
+    clock.advance(seconds=2)
+    assert dispatcher.run_due() == 1
+    body, signature = receiver.bodies[-1]
+    assert signature == "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    assert json.loads(body)["rule_id"] == "admin.change"
+    [hook] = [d for d in alerted.deliveries() if d.channel == "webhook"]
+    assert (hook.state, hook.attempts) == ("delivered", 2)
+
+
+def test_a_channel_that_never_answers_ends_failed_and_visible(alerted: MonitorStore, clock: FakeClock) -> None:
+    dead = WebhookNotifier(f"http://127.0.0.1:{_free_port()}/", SECRET, timeout=1)
+    dispatcher = Dispatcher(alerted, {"webhook": dead}, clock=clock, max_attempts=3)
+    for _ in range(3):
+        dispatcher.run_due()
+        clock.advance(minutes=5)
+    health = {h.channel: h for h in channel_health(alerted)}
+    assert health["webhook"].failed == 1
+    assert health["webhook"].last_error
+    assert health["dashboard"].delivered == 1
+    assert health["email"].failed == 1  # no notifier configured: retried, then visible
+    assert "no notifier configured" in (health["email"].last_error or "")
+
+
+def test_email_goes_over_starttls_to_a_real_smtp_server(
+    alerted: MonitorStore, clock: FakeClock, smtp: tuple[Mailbox, int, ssl.SSLContext]
+) -> None:
+    box, port, tls = smtp
+    mail = EmailNotifier("127.0.0.1", port, "monitor@site.test", ("officer@site.test",), tls)
+    assert Dispatcher(alerted, {"email": mail}, clock=clock).run_due() == 1
+    [(content, encrypted)] = box.messages
+    assert encrypted
+    message = message_from_bytes(content)
+    assert "admin.change" in str(message.get_payload())
+    assert "[pacsguard high]" in str(message["Subject"])
+
+
+def test_syslog_sends_an_rfc5424_frame(alerted: MonitorStore, clock: FakeClock) -> None:
+    got: list[bytes] = []
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            got.append(self.request.recv(65536))
+
+    with socketserver.TCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.handle_request, daemon=True)
+        thread.start()
+        notifier = SyslogNotifier("127.0.0.1", server.server_address[1])
+        assert Dispatcher(alerted, {"syslog": notifier}, clock=clock).run_due() == 1
+        thread.join(10)
+    length, record = got[0].split(b" ", 1)
+    assert int(length) == len(record)
+    assert record.startswith(b"<107>1 ")  # facility 13 (log audit), severity 3 (high)
+    assert b"admin.change" in record
