@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from pacsguard.gateway.core import Gateway
 from pacsguard.gateway.dicomweb import DicomWebApp
+from pacsguard.gateway.errors import error_response, not_found, problem
 
 __all__ = ["gateway_app"]
 
@@ -28,4 +30,15 @@ def gateway_app(gateway: Gateway) -> Starlette:
 
     return Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/dicomweb", app=DicomWebApp(gateway))],
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Paths outside the app's routes get the same 404 as everything else that is not there."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return not_found() if status == 404 else problem(status, str(getattr(exc, "detail", "")) or "refused")
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    return error_response(exc)

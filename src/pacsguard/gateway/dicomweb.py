@@ -69,7 +69,7 @@ class DicomWebApp:
     async def _answer(self, request: Request, caller: Caller) -> Response:
         target: Target | None = None
         try:
-            target = match(request.method, "/" + request.scope.get("path_params", {}).get("path", ""))
+            target = match(request.method, _route_path(request))
             if target is None:
                 raise Hidden
             return await self._serve(request, caller, target, intent_of(request))
@@ -290,6 +290,13 @@ def intent_of(request: Request) -> Intent:
     if reason is not None and len(reason) > _MAX_HEADER:
         raise BadRequest(f"X-Break-Glass-Reason is longer than {_MAX_HEADER} characters")
     return Intent(purpose, reason.strip() if reason else None)
+
+
+def _route_path(request: Request) -> str:
+    """The decoded path below the mount point (``/studies/…``)."""
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _accept(request: Request) -> str:
