@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
@@ -28,10 +28,12 @@ def gateway_app(gateway: Gateway) -> Starlette:
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    return Starlette(
+    app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/dicomweb", app=DicomWebApp(gateway))],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
+    app.router.redirect_slashes = False  # a redirect would tell a path exists: every miss is the same 404
+    return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -69,9 +69,7 @@ class World:
     def app_with(self, archives: dict[str, Archive], options: GatewayOptions | None = None) -> Any:
         return build_gateway(self.site, archives, lambda: self.point, options or self.options)
 
-    def request(
-        self, who: str | None, method: str, path: str, *, app: Any = None, **kwargs: Any
-    ) -> httpx.Response:
+    def request(self, who: str | None, method: str, path: str, *, app: Any = None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if who is not None:
             headers["Authorization"] = f"Bearer {self.tokens[who]}"
