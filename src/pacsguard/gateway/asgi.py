@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,7 +19,8 @@ __all__ = ["gateway_app"]
 
 
 def gateway_app(gateway: Gateway) -> Starlette:
-    """A Starlette app serving DICOMweb at ``/dicomweb`` and health at ``/healthz``."""
+    """A Starlette app serving DICOMweb at ``/dicomweb`` and health at ``/healthz``; its
+    lifespan closes the archives at shutdown."""
 
     async def healthz(request: Request) -> JSONResponse:
         health = gateway.audit.health
@@ -28,7 +32,16 @@ def gateway_app(gateway: Gateway) -> Starlette:
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # the archives' HTTP clients are bound to this event loop: close them in it
+            for archive in gateway.archives.values():
+                await archive.aclose()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/dicomweb", app=DicomWebApp(gateway))],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )

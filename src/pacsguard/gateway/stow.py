@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pacsguard.archives import CatalogueEntry, InstanceInfo, StoreResult
-from pacsguard.archives.parts import PartRefused, inspect_part, split_related
+from pacsguard.archives.parts import PartRefused, inspect_part, related_boundary, split_related
 from pacsguard.domain import Action, ObjectRef, Outcome, Resource
 from pacsguard.errors import AuditUnavailable, BadRequest, RequestTooLarge
 from pacsguard.gateway.auth import Caller
@@ -49,7 +49,7 @@ def checked_parts(body: bytes, content_type: str) -> tuple[list[bytes], list[Ins
     if not content_type.lower().startswith("multipart/related"):
         raise BadRequest('STOW-RS needs Content-Type: multipart/related; type="application/dicom"')
     try:
-        parts = split_related(body, content_type)
+        parts = split_related(_without_preamble(body, related_boundary(content_type)), content_type)
     except ValueError as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     if not parts:
@@ -116,6 +116,13 @@ async def store(
         )  # fmt: skip
     status = 200 if result.ok else 202 if result.stored else 409
     return JSONResponse(_answer(result, base), status_code=status, media_type=DICOM_JSON)
+
+
+def _without_preamble(body: bytes, boundary: str) -> bytes:
+    """The body from its first delimiter line: RFC 2046 §5.1.1 allows a preamble (clients
+    such as dicomweb-client start with a CRLF), which ``split_related`` does not skip."""
+    start = body.find(b"--" + boundary.encode("latin-1"))
+    return body[start:] if start > 0 else body
 
 
 def _by_study(infos: list[InstanceInfo]) -> dict[str, list[InstanceInfo]]:
