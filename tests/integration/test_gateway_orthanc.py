@@ -18,6 +18,7 @@ import requests
 import uvicorn
 from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
+from pydicom.uid import generate_uid
 
 from pacsguard import config
 from pacsguard.app import Site, build_gateway, load_site_policy, open_site
@@ -28,7 +29,7 @@ from pacsguard.clock import FakeClock
 from pacsguard.domain import Sensitivity
 from pacsguard.gateway import GatewayOptions
 from pacsguard.policy import DecisionPoint
-from tests.dicomfiles import SyntheticStudy, make_study
+from tests.dicomfiles import SyntheticStudy, make_instance, make_study
 from tests.orthanc import OrthancFactory
 from tests.postgres import free_port
 from tests.unit.gateway.conftest import EXTRA_RULES, _seed_people
@@ -219,3 +220,47 @@ def test_bad_input_is_a_clear_4xx_and_never_a_partial_store(served: Served) -> N
     assert direct.json() == []
     assert served.get("alice", "/dicomweb/studies?StudyDate=20241301").status_code == 400
     assert served.get("alice", "/dicomweb/studies/1.2.3.04").status_code == 400
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_while_streaming_a_500_mb_study(served: Served) -> None:
+    study = make_study(patient_id="N-100", series=1, instances_per_series=1, rows=1024, columns=1024)
+    per_post, posts = 10, 25  # 250 instances of 2 MiB: about 500 MiB
+    for batch in range(posts):
+        instances = [
+            make_instance(patient_id="N-100", patient_name="Big^Study", study_uid=study.study_uid,
+                          series_uid=study.series_uids[0], sop_uid=generate_uid(), study_date=date(2024, 3, 1),
+                          number=batch * per_post + i + 1, rows=1024, columns=1024)
+            for i in range(per_post)
+        ]  # fmt: skip
+        _store(served.orthancs["north"], SyntheticStudy("N-100", "", study.study_uid, date(2024, 3, 1), "CT", "", "",
+                                                       instances=instances))  # fmt: skip
+    served.site.catalogue.record(study.study_uid, zone="north", archive="north-pacs", patient_id="N-100")
+    baseline, peak, total = _rss(), 0, 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _rss())
+            stop.wait(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        headers = {"Authorization": f"Bearer {served.tokens['alice']}", "Accept": ACCEPT}
+        with httpx.stream("GET", f"{served.url}/dicomweb/studies/{study.study_uid}", headers=headers, timeout=120,
+                          trust_env=False) as response:  # fmt: skip
+            assert response.status_code == 200
+            for chunk in response.iter_raw(1 << 20):
+                total += len(chunk)
+    finally:
+        stop.set()
+        sampler.join()
+    assert total > per_post * posts * 2 * 1024 * 1024
+    assert peak - baseline < 50 * 1024 * 1024, f"RSS grew by {(peak - baseline) >> 20} MiB"
