@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
-from pacsguard.archives import Archive, CatalogueEntry, DicomJson, QidoQuery, StudyCatalogue
+from pacsguard.archives import Archive, CatalogueEntry, DicomJson, StudyCatalogue
 from pacsguard.audit import Health
 from pacsguard.clock import Clock
 from pacsguard.directory import Directory
@@ -141,22 +141,10 @@ class Gateway:
         return out
 
     async def locate(self, study_uid: str) -> CatalogueEntry | None:
-        """The catalogue entry of a study; a study the catalogue lacks is looked for in
-        every archive and catalogued when found. ``None`` when no archive holds it."""
-        entry = (await self.entries([study_uid])).get(study_uid)
-        if entry is not None:
-            return entry
-        query = QidoQuery(study_uids=(study_uid,), includefield=("PatientID", "StudyDescription"))
-        results = await asyncio.gather(
-            *(self._probe(zone, archive, query) for zone, archive in self.archives.items()), return_exceptions=True
-        )
-        for zone, result in zip(self.archives, results, strict=True):
-            if isinstance(result, list) and result:
-                return (await self.record_found({study_uid: (zone, result[0])}))[study_uid]
-        return None
-
-    async def _probe(self, zone: str, archive: Archive, query: QidoQuery) -> list[DicomJson]:
-        return await asyncio.wait_for(archive.search_studies(query), self.options.archive_timeout)
+        """The catalogue entry of a study, or ``None``. Archives are not asked: a study the
+        catalogue lacks is unknown (``archive sync`` or a search catalogues it), and a
+        denied study must not answer faster than an unknown one."""
+        return (await self.entries([study_uid])).get(study_uid)
 
     def archive_for(self, entry: CatalogueEntry) -> Archive | None:
         """The archive holding a study: the one the catalogue names, else its zone's (or
