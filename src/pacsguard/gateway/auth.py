@@ -24,6 +24,7 @@ SESSION_COOKIE = "pacsguard_session"
 DEVICE_COOKIE = "pacsguard_device"
 DEVICE_HEADER = "x-device-id"
 _MAX_CREDENTIAL = 8192
+MALFORMED_HEADER = "malformed_header"  # refused here, before the directory sees it
 
 
 class MissingCredentials(Exception):
@@ -57,7 +58,7 @@ async def authenticate(conn: HTTPConnection, directory: Directory) -> Caller:
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential or len(credential) > _MAX_CREDENTIAL:
-            raise TokenError("malformed", "use 'Authorization: Bearer <token>'")
+            raise TokenError(MALFORMED_HEADER, "use 'Authorization: Bearer <token>'")
         return await anyio.to_thread.run_sync(_bearer, directory, credential, client)
     if cookie:
         return await anyio.to_thread.run_sync(_session, directory, cookie[:_MAX_CREDENTIAL], client)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, DicomJson, QidoQuery
-from pacsguard.domain import Action, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
+from pacsguard.domain import Action, Actor, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
 from pacsguard.errors import (
     ArchiveNotFound,
     ArchiveQueryError,
@@ -25,7 +25,7 @@ from pacsguard.errors import (
     RequestTooLarge,
 )
 from pacsguard.gateway import stow
-from pacsguard.gateway.auth import Caller, MissingCredentials, authenticate
+from pacsguard.gateway.auth import MALFORMED_HEADER, Caller, MissingCredentials, authenticate, client_of
 from pacsguard.gateway.core import Gateway, Intent, resource_of
 from pacsguard.gateway.errors import error_response, not_found, unauthorized
 from pacsguard.gateway.federation import Found, search_all
@@ -61,10 +61,23 @@ class DicomWebApp:
         try:
             caller = await authenticate(request, self.gateway.directory)
         except (MissingCredentials, AuthenticationError, NotFound) as exc:
+            if isinstance(exc, AuthenticationError) and exc.reason == MALFORMED_HEADER:
+                return await self._malformed(request)
             return unauthorized(not isinstance(exc, MissingCredentials))
         except Exception as exc:
             return error_response(exc)
         return await self._answer(request, caller)
+
+    async def _malformed(self, request: Request) -> Response:
+        """An Authorization header the directory never saw: audited here as the directory would."""
+        client = client_of(request)
+        actor = Actor(ip=client.ip, device_id=client.device_id, user_agent=client.user_agent)
+        try:
+            await self.gateway.record(actor, "token.rejected", outcome=Outcome.FAILURE,
+                                      detail={"kind": "header", "reason": MALFORMED_HEADER})  # fmt: skip
+        except Exception as exc:
+            return error_response(exc)
+        return unauthorized(True)
 
     async def _answer(self, request: Request, caller: Caller) -> Response:
         target: Target | None = None

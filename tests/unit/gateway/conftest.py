@@ -4,6 +4,7 @@ API tokens, studies of three sensitivities, and an httpx client through ASGITran
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -11,7 +12,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from pacsguard import config
 from pacsguard.app import Site, build_gateway, load_site_policy, open_site
@@ -27,6 +31,8 @@ from tests.dicomfiles import SyntheticStudy, make_study
 
 T = TypeVar("T")
 OPERATOR = Operator("test")
+ISSUER, AUDIENCE = "https://idp.example/realm", "pacsguard"
+JWT_KEY = ec.generate_private_key(ec.SECP256R1())
 CLIENT_IP = "192.0.2.10"
 EXTRA_RULES = {
     "north": """
@@ -121,9 +127,27 @@ def _seed_studies(site: Site, archives: dict[str, Archive]) -> dict[str, Synthet
     return studies
 
 
+def jwt_for(subject: str, now: datetime, **claims: object) -> str:
+    """A JWT from the test issuer, valid for five minutes from ``now``."""
+    at = int(now.timestamp())
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": at, "exp": at + 300, **claims}
+    return jwt.encode(payload, JWT_KEY, algorithm="ES256", headers={"kid": "k1"})
+
+
+def _with_oidc(directory: Path) -> None:
+    jwk = {**ECAlgorithm.to_jwk(JWT_KEY.public_key(), as_dict=True), "kid": "k1", "alg": "ES256"}
+    (directory / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    settings = directory / "pacsguard.toml"
+    text = settings.read_text()
+    for key, value in (("issuer", ISSUER), ("audience", AUDIENCE), ("jwks_file", "jwks.json")):
+        text = text.replace(f'{key} = ""', f'{key} = "{value}"', 1)
+    settings.write_text(text)
+
+
 @pytest.fixture
 def world(make_site: Callable[..., Path], tmp_path: Path) -> Iterator[World]:
     directory = make_site()
+    _with_oidc(directory)
     for zone, rules in EXTRA_RULES.items():
         path = directory / "policies" / f"{zone}.yaml"
         path.write_text(path.read_text() + rules)

@@ -10,7 +10,7 @@ from pacsguard.archives import DicomJson, DicomWebArchive, EmbeddedArchive, Qido
 from pacsguard.domain import AuthStrength
 from pacsguard.gateway import GatewayOptions
 from tests.postgres import free_port
-from tests.unit.gateway.conftest import OPERATOR, World, study_uids
+from tests.unit.gateway.conftest import OPERATOR, World, jwt_for, study_uids
 
 
 def test_no_credentials_is_a_401_with_a_challenge(world: World) -> None:
@@ -28,8 +28,19 @@ def test_refused_credentials_are_401_invalid_token_and_audited(world: World) -> 
     response = world.get("alice-noscope", "/dicomweb/studies")
     assert response.status_code == 401
     reasons = [e.detail["reason"] for e in world.events("token.rejected")]
-    assert reasons == ["unknown_token", "not_configured", "scope"]
+    assert reasons == ["unknown_token", "malformed_header", "malformed", "scope"]
     assert world.events("study.query") == []
+
+
+def test_an_oidc_bearer_jwt_authenticates_with_the_issuers_strength(world: World) -> None:
+    now = world.site.clock.now()
+    token = jwt_for("alice", now, amr=["pwd", "otp"])
+    response = world.get(None, "/dicomweb/studies", headers={"Authorization": f"Bearer {token}"})
+    assert len(study_uids(response)) == 2
+    (event,) = world.events("study.query")
+    assert (event.actor.principal_id, event.actor.auth_strength) == ("alice", 2)
+    forged = jwt_for("mallory", now)
+    assert world.get(None, "/dicomweb/studies", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 
 def test_a_session_cookie_authenticates_and_names_the_session(world: World) -> None:
