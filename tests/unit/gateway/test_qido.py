@@ -118,3 +118,13 @@ def test_an_unknown_study_found_in_an_archive_is_catalogued_to_its_zone(world: W
     entry = world.site.catalogue.get(fresh.study_uid)
     assert entry is not None
     assert (entry.zone, entry.patient_id, entry.archive) == ("south", "S-300", "south-pacs")
+
+
+def test_a_capped_search_says_so(world: World) -> None:
+    from pacsguard.gateway import GatewayOptions
+
+    response = world.get(
+        "alice", "/dicomweb/studies", app=world.app_with(world.archives, GatewayOptions(max_results=1))
+    )
+    assert 1 <= len(study_uids(response)) <= 2  # one per archive, then filtered
+    assert "narrow the search" in response.headers["warning"]
