@@ -9,13 +9,16 @@ demo, the server) starts here and closes it when done.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
+from starlette.applications import Starlette
 
 from pacsguard.agreements import load_agreements
+from pacsguard.archives import Archive
 from pacsguard.archives.catalogue import StudyCatalogue, ZoneRules, load_sensitivity_rules
 from pacsguard.audit import AuditLog, load_signing_key
 from pacsguard.audit import settings as audit_settings
@@ -26,11 +29,20 @@ from pacsguard.directory.wiring import open_directory
 from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, RequestContext, Resource
 from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
 from pacsguard.errors import ConfigError, NotFound, Problem
-from pacsguard.policy import CompiledPolicy, compile_policy, load_policies
+from pacsguard.gateway import Gateway, GatewayOptions, gateway_app
+from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
 
-__all__ = ["SENSITIVITY_FILE", "Site", "load_site_policy", "open_audit_log", "open_site", "sensitivity_rules"]
+__all__ = [
+    "SENSITIVITY_FILE",
+    "Site",
+    "build_gateway",
+    "load_site_policy",
+    "open_audit_log",
+    "open_site",
+    "sensitivity_rules",
+]
 
 SENSITIVITY_FILE = "sensitivity.yaml"
 
@@ -153,3 +165,20 @@ def load_site_policy(site: Path, policies: Path | None = None) -> CompiledPolicy
     if problems or policy is None or agreements is None:
         raise ConfigError(problems)
     return compile_policy(zones, policy, agreements)
+
+
+def build_gateway(
+    site: Site,
+    archives: Mapping[str, Archive],
+    point_source: Callable[[], DecisionPoint],
+    options: GatewayOptions | None = None,
+) -> Starlette:
+    """The DICOMweb gateway of ``site`` as an ASGI app (``/dicomweb``, ``/healthz``):
+    ``archives`` maps zone ids to their archive; ``point_source`` gives the decision point
+    in force (``PolicyStore.point``, so a reload takes effect on the next request)."""
+    public = options or GatewayOptions(public_url=site.settings.server.public_url)
+    gateway = Gateway(
+        directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
+        point_source=point_source, clock=site.clock, options=public,
+    )  # fmt: skip
+    return gateway_app(gateway)

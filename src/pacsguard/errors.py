@@ -31,6 +31,9 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── ArchiveQueryError       a QIDO query is malformed (key: the bad parameter)
     │   ├── ArchiveNotFound         no such study, series or instance
     │   └── ArchiveIntegrityError   a stored file fails authentication (altered, swapped)
+    ├── GatewayError
+    │   ├── BadRequest              a client's request is malformed (HTTP 400)
+    │   └── RequestTooLarge         a request body over the site's cap (HTTP 413)
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
         ├── SnapshotError           a monitor checkpoint does not fit these rules
@@ -203,6 +206,22 @@ class ArchiveNotFound(ArchiveError):
 
 class ArchiveIntegrityError(ArchiveError):
     """A stored instance file does not authenticate: it was altered or swapped."""
+
+
+class GatewayError(PacsguardError):
+    """A client's request to the gateway cannot be served as sent."""
+
+
+class BadRequest(GatewayError):
+    """The request is malformed: bad path, header, multipart body or DICOM part."""
+
+
+class RequestTooLarge(GatewayError):
+    """The request body is bigger than the gateway accepts; ``limit`` is the cap in bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the request body exceeds the limit of {limit} bytes")
 
 
 class MonitorError(PacsguardError):
