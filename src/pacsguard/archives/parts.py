@@ -123,10 +123,16 @@ def split_related(body: bytes, content_type: str) -> list[tuple[dict[str, str], 
     if body.find(delimiter) < 0:
         raise ValueError("multipart body has no boundary line")
     chunks = body.split(b"\r\n" + delimiter)
-    first = chunks[0]
-    if not first.startswith(delimiter):
-        chunks[0] = first[first.find(delimiter) :]
-    chunks[0] = chunks[0][len(delimiter) :]
+    if chunks[0].startswith(delimiter):
+        chunks[0] = chunks[0][len(delimiter) :]
+    else:
+        # A preamble (RFC 2046 §5.1.1), even an empty one: the body began with CRLF or text.
+        # A boundary inside it that is not at a line start would hide a part: refuse.
+        if delimiter in chunks[0]:
+            raise ValueError("malformed boundary line in multipart body")
+        chunks.pop(0)
+        if not chunks:
+            raise ValueError("multipart body has no boundary line")
     if not chunks[-1].startswith(b"--"):
         raise ValueError("multipart body is not closed by its final boundary")
     return [_part(chunk) for chunk in chunks[:-1]]

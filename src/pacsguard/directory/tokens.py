@@ -13,7 +13,7 @@ from sqlalchemy import Row, select, update
 
 from pacsguard.directory._common import Deps, digest, event, iso, new_id, when
 from pacsguard.directory.model import By, Client, IssuedToken, TokenInfo, actor_of
-from pacsguard.directory.sessions import blocked_account
+from pacsguard.directory.sessions import TOUCH_EVERY, blocked_account
 from pacsguard.domain import Actor, Outcome
 from pacsguard.errors import InvalidEntry, NotFound, TokenError
 from pacsguard.storage.directory_tables import api_tokens as tt
@@ -97,7 +97,7 @@ class Tokens:
                 if token is not None and reason is None:
                     owner = conn.execute(select(tp).where(tp.c.id == token.principal_id)).first()
                     reason = blocked_account(owner, now)
-                if token is not None and reason is None:
+                if token is not None and reason is None and _stale(token.last_used_at, now):
                     conn.execute(update(tt).where(tt.c.id == token.id).values(last_used_at=now))
         if token is not None and reason is None:
             return token
@@ -170,3 +170,9 @@ def _refusal(token: TokenInfo | None, now: datetime, scope: str | None) -> str |
     if scope is not None and scope not in token.scopes:
         return "scope"
     return None
+
+
+def _stale(last_used: datetime | None, now: datetime) -> bool:
+    """Record a use at most every ``TOUCH_EVERY``: a busy token would otherwise make every
+    request a write transaction."""
+    return last_used is None or now - last_used >= TOUCH_EVERY

@@ -16,6 +16,13 @@ def test_join_and_split_round_trip() -> None:
     assert all(headers["content-type"] == "application/dicom" for headers, _ in split)
 
 
+@pytest.mark.parametrize("preamble", [b"\r\n", b"This is a DICOM study.\r\n"])
+def test_a_preamble_before_the_first_boundary_is_skipped(preamble: bytes) -> None:
+    body = preamble + join_related([b"one", b"two"], "b0und")
+    split = split_related(body, "multipart/related; boundary=b0und")
+    assert [payload for _, payload in split] == [b"one", b"two"]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "says"),
     [
@@ -25,6 +32,7 @@ def test_join_and_split_round_trip() -> None:
         (b"--b\r\nContent-Type: a\r\n\r\nx\r\n--b", "multipart/related; boundary=b", "not closed"),
         (b"--b\r\nno colon\r\n\r\nx\r\n--b--", "multipart/related; boundary=b", "malformed part header"),
         (b"--b\r\nContent-Type: a\r\nx\r\n--b--", "multipart/related; boundary=b", "without a header block"),
+        (b"junk--b\r\n\r\nx\r\n--b--", "multipart/related; boundary=b", "malformed boundary line"),
     ],
 )
 def test_malformed_bodies_are_refused(body: bytes, content_type: str, says: str) -> None:
