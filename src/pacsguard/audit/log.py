@@ -17,7 +17,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -144,6 +144,7 @@ class AuditLog:
         self.options = options or AuditOptions()
         self._key = signing_key
         self._witnesses = tuple(witnesses)
+        self._committed: list[Callable[[int], None]] = []
         self._edge = self.store.load_edge()
         try:
             last = self.store.latest_head()
@@ -220,6 +221,11 @@ class AuditLog:
     def root(self) -> bytes:
         """The current tree head hash (unsigned)."""
         return self._edge.root()
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(size)`` in the writer after each commit of events (the monitor's
+        wake-up); it must return at once, and an exception in it is logged, never raised."""
+        self._committed.append(listener)
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer."""
@@ -299,6 +305,8 @@ class AuditLog:
             self._health = Health("healthy", None, self.clock.now())
         if batch is not None:
             batch.future.set_result(first)
+            for listener in self._committed:
+                _notify(listener, edge.size)
         if head is not None:
             self._head_size, self._head_time = head.size, head.timestamp
             self._push(head)
@@ -376,3 +384,10 @@ def _rows(items: list[Prepared], edge: merkle.RightEdge) -> tuple[list[tuple[Any
             )
         )
     return rows, nodes
+
+
+def _notify(listener: Callable[[int], None], size: int) -> None:
+    try:
+        listener(size)
+    except Exception:  # a listener's bug must not fail the log
+        log.exception("audit commit listener failed")

@@ -82,4 +82,5 @@ def open_monitor(
         containment=containment,
         sign_head=audit.sign_head,
     )
+    audit.on_commit(lambda _size: service.wake())  # event -> alert without waiting for a poll
     return Monitor(service, dispatcher, containment, rules)

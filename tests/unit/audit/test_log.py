@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from pacsguard.audit.canonical import canonical_bytes
 from pacsguard.audit.merkle import RightEdge, leaf_hash
 from pacsguard.audit.store import AuditStore
 from pacsguard.clock import FakeClock
+from pacsguard.domain import AuditEvent
 from pacsguard.errors import AuditError, AuditUnavailable
 from tests.unit.audit.conftest import OpenLog, fill, sample
 
@@ -165,3 +167,17 @@ def test_one_event_that_cannot_be_encoded_is_refused_alone(open_log: OpenLog, en
     assert recorded.occurred_at == sample(2, clock).occurred_at
     assert log.size == 2
     assert verify(engine, None).ok
+
+
+def test_commit_listeners_hear_each_commit_and_cannot_break_the_log(engine: Engine) -> None:
+    heard: list[int] = []
+
+    def broken(_size: int) -> None:
+        raise RuntimeError("listener bug")
+
+    with AuditLog(engine) as log:
+        log.on_commit(heard.append)
+        log.on_commit(broken)
+        log.emit(AuditEvent("login.success", datetime(2026, 1, 5, tzinfo=UTC)))
+        log.emit(AuditEvent("login.success", datetime(2026, 1, 5, tzinfo=UTC)))
+    assert heard == [1, 2]
