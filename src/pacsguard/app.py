@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from pacsguard.agreements import load_agreements
-from pacsguard.archives import Archive
+from pacsguard.archives import Archive, DicomWebArchive, EmbeddedArchive
 from pacsguard.archives.catalogue import StudyCatalogue, ZoneRules, load_sensitivity_rules
+from pacsguard.archives.sealing import load_site_key
 from pacsguard.audit import AuditLog, load_signing_key
 from pacsguard.audit import settings as audit_settings
 from pacsguard.clock import Clock, SystemClock
@@ -35,16 +36,19 @@ from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
 
 __all__ = [
+    "ARCHIVE_KEY",
     "SENSITIVITY_FILE",
     "Site",
     "build_gateway",
     "load_site_policy",
+    "open_archives",
     "open_audit_log",
     "open_site",
     "sensitivity_rules",
 ]
 
 SENSITIVITY_FILE = "sensitivity.yaml"
+ARCHIVE_KEY = "pki/archive.key"  # the embedded store's AES-256 key, made on first use
 
 
 @dataclass
@@ -165,6 +169,32 @@ def load_site_policy(site: Path, policies: Path | None = None) -> CompiledPolicy
     if problems or policy is None or agreements is None:
         raise ConfigError(problems)
     return compile_policy(zones, policy, agreements)
+
+
+def open_archives(site: Site) -> dict[str, Archive]:
+    """The site's archives by owning zone, from its ``[[archives]]`` settings.
+
+    Raises ``ConfigError`` for an unknown or repeated zone, or a bad archive key file.
+    """
+    settings = site.settings
+    archives: dict[str, Archive] = {}
+    public = settings.server.public_url
+    for spec in settings.archives:
+        where = settings.site / "pacsguard.toml"
+        if spec.zone not in site.directory.zones:
+            raise ConfigError(Problem(where, f"archive {spec.name!r}: unknown zone {spec.zone!r}", key="archives"))
+        if spec.zone in archives:
+            raise ConfigError(Problem(where, f"zone {spec.zone!r} has two archives", key="archives"))
+        if spec.url:
+            archives[spec.zone] = DicomWebArchive(
+                spec.url, name=spec.name, public_url=public or None, admin_url=spec.admin_url or None
+            )
+        else:
+            root = settings.site / "archive" / spec.name
+            root.mkdir(parents=True, exist_ok=True)
+            key = load_site_key(settings.path(ARCHIVE_KEY))
+            archives[spec.zone] = EmbeddedArchive(spec.name, site.engine, root, key, public_url=public)
+    return archives
 
 
 def build_gateway(

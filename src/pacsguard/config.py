@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pacsguard.errors import ConfigError, Problem
 
 __all__ = [
+    "ArchiveSettings",
     "AuditSettings",
     "AuthSettings",
     "LockoutSettings",
@@ -131,6 +132,17 @@ class AuditSettings(_Section):
     max_detail_bytes: int = Field(8192, ge=512)
 
 
+class ArchiveSettings(_Section):
+    """One archive behind the gateway: ``url`` of a DICOMweb server (Orthanc, dcm4chee, …),
+    or empty for the embedded store in ``archive/<name>`` of the site. ``admin_url`` is
+    Orthanc's REST root, used only to delete studies (its DICOMweb plugin cannot)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    zone: str
+    url: str = ""
+    admin_url: str = ""
+
+
 class Settings(_Section):
     """Everything ``pacsguard.toml`` can say; ``site`` is where it was loaded from."""
 
@@ -141,6 +153,7 @@ class Settings(_Section):
     pki: PkiSettings = PkiSettings()
     server: ServerSettings = ServerSettings()
     audit: AuditSettings = AuditSettings()
+    archives: tuple[ArchiveSettings, ...] = ()
 
     @property
     def database_url(self) -> str:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from pacsguard import __version__
-from pacsguard.cli import archive, audit, consent, monitor, pki, policy, site, users
+from pacsguard.cli import archive, audit, consent, monitor, pki, policy, serve, site, users
 from pacsguard.cli._common import run_guarded
 
 __all__ = ["main", "pacsguard"]
@@ -30,6 +30,7 @@ pacsguard.add_command(monitor.monitor)
 pacsguard.add_command(policy.policy)
 pacsguard.add_command(consent.consent)
 pacsguard.add_command(audit.audit)
+pacsguard.add_command(serve.serve)
 
 
 def main(argv: list[str] | None = None) -> int:

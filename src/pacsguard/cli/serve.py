@@ -1,0 +1,58 @@
+"""``pacsguard serve``: run a site for real — the DICOMweb gateway on HTTPS and the live
+monitor beside it, on the site's database, audit log and archives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import uvicorn
+
+from pacsguard.app import build_gateway, load_site_policy, open_archives
+from pacsguard.cli._common import console, load_settings, site_option
+from pacsguard.cli._directory import open_site_for_command
+from pacsguard.monitor.notify_config import load_notifiers
+from pacsguard.monitor.wiring import open_monitor
+from pacsguard.policy import PolicyStore
+
+__all__ = ["serve"]
+
+
+@click.command()
+@site_option
+@click.option("--host", help="Listen address (default: [server] host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Listen port (default: [server] port).")
+@click.option("--no-monitor", is_flag=True, help="Run the gateway without the live monitor.")
+@click.option("--no-tls", is_flag=True, help="Plain HTTP (only behind a TLS-terminating proxy on this host).")
+def serve(site: Path | None, host: str | None, port: int | None, no_monitor: bool, no_tls: bool) -> None:
+    """Serve the DICOMweb gateway (/dicomweb, /healthz) with the live monitor."""
+    settings = load_settings(site)
+    cert, key = settings.path(settings.pki.server_cert), settings.path(settings.pki.server_key)
+    if not no_tls and not (cert.exists() and key.exists()):
+        raise click.UsageError("no server certificate: run 'pacsguard pki init' first, or pass --no-tls")
+    opened = open_site_for_command(settings)
+    store = PolicyStore(lambda: load_site_policy(settings.site), opened.clock)
+    archives = open_archives(opened)
+    app = build_gateway(opened, archives, lambda: store.point)
+    monitor = None
+    if not no_monitor:
+        monitor = open_monitor(
+            settings.site / "rules", opened.engine, opened.audit, opened.directory, opened.clock,
+            notifiers=load_notifiers(settings.site),
+        )  # fmt: skip
+        monitor.start()
+    listen_host, listen_port = host or settings.server.host, port if port is not None else settings.server.port
+    scheme = "http" if no_tls else "https"
+    console.print(f"pacsguard serving {settings.site} at {scheme}://{listen_host}:{listen_port}/dicomweb")
+    try:
+        uvicorn.run(
+            app,
+            host=listen_host,
+            port=listen_port,
+            log_level="warning",
+            ssl_certfile=None if no_tls else str(cert),
+            ssl_keyfile=None if no_tls else str(key),
+        )
+    finally:
+        if monitor is not None:
+            monitor.stop()

@@ -1,0 +1,141 @@
+"""``pacsguard serve`` for real: a server process on 127.0.0.1 with the site's TLS
+certificate, two embedded archives, the live monitor; a client stores and finds studies
+over HTTPS with API tokens, and the audit log verifies afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pacsguard.archives.parts import join_related
+from pacsguard.cli import main
+from tests.dicomfiles import make_study
+from tests.postgres import free_port
+
+PASSWORD = "Correct-horse-42"
+ARCHIVES = (
+    '\n[[archives]]\nname = "north-store"\nzone = "north"\n\n[[archives]]\nname = "south-store"\nzone = "south"\n'
+)
+
+
+def _token(site: Path, user: str, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["users", "token", user, "--scope", "dicomweb", "--days", "1", "--site", str(site)]) == 0
+    found = re.search(r"pgt_\S+", capsys.readouterr().out)
+    assert found is not None
+    return found.group()
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    site = make_site()
+    (site / "pacsguard.toml").write_text((site / "pacsguard.toml").read_text() + ARCHIVES)
+    (site / "policies" / "store.yaml").write_text(
+        "zone: north\nrules:\n  - id: north-radiologists-store\n    effect: permit\n"
+        "    roles: [radiologist]\n    actions: [store]\n"
+    )
+    assert main(["pki", "init", "--site", str(site)]) == 0
+    for user, zone, role in (("alice", "north", "radiologist"), ("sam", "south", "security-officer")):
+        monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+        assert main(["users", "add", user, "--zone", zone, "--password-stdin", "--site", str(site)]) == 0
+        assert main(["users", "grant", user, role, "--site", str(site)]) == 0
+    return site
+
+
+def _trust(site: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(site / "pki" / "ca.pem"))
+
+
+@contextlib.contextmanager
+def serving(site: Path) -> Iterator[str]:
+    port = free_port()
+    log = (site / "serve.log").open("wb")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pacsguard", "serve", "--site", str(site), "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (site / "serve.log").read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/healthz", verify=_trust(site)).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_serve_stores_finds_and_filters_over_https(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """alice (north radiologist) stores and finds; sam (south officer, no data rights, and
+    no agreement role) finds nothing and gets the 404 of a study that does not exist."""
+    alice, sam = _token(site, "alice", capsys), _token(site, "sam", capsys)
+    study = make_study(patient_id="P-77", instances_per_series=2)
+    with serving(site) as base, httpx.Client(base_url=base, verify=_trust(site), timeout=30) as client:
+        body = join_related(study.instances, "b0und")
+        stored = client.post(
+            "/dicomweb/studies",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {alice}",
+                "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0und',
+            },
+        )
+        assert stored.status_code == 200, stored.text
+        found = client.get("/dicomweb/studies?PatientID=P-77", headers={"Authorization": f"Bearer {alice}"})
+        assert found.status_code == 200
+        assert [s["0020000D"]["Value"][0] for s in found.json()] == [study.study_uid]
+        hidden = client.get("/dicomweb/studies?PatientID=P-77", headers={"Authorization": f"Bearer {sam}"})
+        assert hidden.status_code in (200, 204)
+        assert not hidden.content or hidden.json() == []
+        refused = client.get(f"/dicomweb/studies/{study.study_uid}", headers={"Authorization": f"Bearer {sam}"})
+        assert refused.status_code == 404
+        assert client.get("/dicomweb/studies").status_code == 401
+    capsys.readouterr()
+    assert main(["audit", "verify", "--site", str(site)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "export", "--format", "jsonl", "--site", str(site)]) == 0
+    types = [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()]
+    assert {"study.store", "study.query", "access.denied"} <= set(types)
+    assert (site / "archive" / "north-store").is_dir()
+
+
+def test_serve_without_a_certificate_says_what_to_do(
+    make_site: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = make_site("bare")
+    capsys.readouterr()
+    assert main(["serve", "--site", str(site)]) == 2
+    assert "pacsguard pki init" in capsys.readouterr().err
+
+
+def test_an_archive_of_an_unknown_zone_is_a_clear_error(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = site / "pacsguard.toml"
+    toml.write_text(toml.read_text() + '\n[[archives]]\nname = "mars-store"\nzone = "mars"\n')
+    capsys.readouterr()
+    assert main(["serve", "--site", str(site), "--port", "0"]) == 2
+    assert "unknown zone 'mars'" in capsys.readouterr().err
