@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from pacsguard.archives.base import DICOM_ACCEPT, DicomJson, InstanceInfo, Retrieved, StoreFailure, StoreResult
-from pacsguard.archives.parts import PartRefused, inspect_part, related_pieces
+from pacsguard.archives.parts import check_parts, related_pieces
 from pacsguard.archives.query import Level, QidoQuery, is_valid_uid
 from pacsguard.errors import ArchiveError, ArchiveNotFound, ArchiveQueryError, ArchiveUnavailable
 
@@ -144,17 +144,9 @@ class DicomWebArchive:
         """STOW-RS. Each part is checked locally first: a request with any part that is not
         a valid DICOM instance sends nothing. The archive's answer is then matched to
         every part sent, so a part it skipped is a failure. Raises ``ArchiveUnavailable``."""
-        infos: list[tuple[int, InstanceInfo]] = []
-        failed: list[StoreFailure] = []
-        for index, data in enumerate(parts):
-            try:
-                infos.append((index, inspect_part(data)))
-            except PartRefused as exc:
-                failed.append(StoreFailure(index, exc.reason))
-        if failed:
-            failed += [StoreFailure(i, "not stored: another part of the request was refused", info.sop_instance_uid)
-                       for i, info in infos]  # fmt: skip
-            return StoreResult((), tuple(sorted(failed, key=lambda f: f.index)))
+        infos, refusal = check_parts(parts)
+        if refusal is not None:
+            return refusal
         if not infos:
             return StoreResult((), ())
         boundary = secrets.token_hex(16)
@@ -169,7 +161,7 @@ class DicomWebArchive:
             headers={"Content-Type": content_type, "Content-Length": length, "Accept": _JSON},
             accept_status=(200, 202, 409),
         )
-        return _match_stow(response, infos, failed)
+        return _match_stow(response, infos)
 
     async def delete(self, study_uid: str) -> None:
         """Delete a study; raises ``ArchiveNotFound``, ``ArchiveUnavailable``, or
@@ -234,9 +226,8 @@ def _json_list(response: httpx.Response, name: str) -> list[DicomJson]:
     return data
 
 
-def _match_stow(
-    response: httpx.Response, infos: list[tuple[int, InstanceInfo]], failed: list[StoreFailure]
-) -> StoreResult:
+def _match_stow(response: httpx.Response, infos: list[tuple[int, InstanceInfo]]) -> StoreResult:
+    """Each part sent is stored only if the archive's answer references it."""
     try:
         answer = response.json()
     except ValueError:
@@ -245,6 +236,7 @@ def _match_stow(
     referenced = {_item_uid(item) for item in _sequence(answer, _REFERENCED)}
     reasons = {_item_uid(item): _reason(item) for item in _sequence(answer, _FAILED)}
     stored: list[InstanceInfo] = []
+    failed: list[StoreFailure] = []
     for index, info in infos:
         uid = info.sop_instance_uid
         if uid in referenced:

@@ -25,8 +25,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from pacsguard.archives import _index
-from pacsguard.archives.base import DICOM_ACCEPT, DicomJson, InstanceInfo, Retrieved, StoreFailure, StoreResult
-from pacsguard.archives.parts import PartRefused, inspect_part
+from pacsguard.archives.base import DICOM_ACCEPT, DicomJson, InstanceInfo, Retrieved, StoreResult
+from pacsguard.archives.parts import check_parts
 from pacsguard.archives.query import Level, QidoQuery, is_valid_uid
 from pacsguard.archives.sealing import Sealer
 from pacsguard.errors import ArchiveNotFound, ArchiveQueryError
@@ -210,17 +210,9 @@ class EmbeddedArchive:
             return self._store_once(parts)
 
     def _store_once(self, parts: list[bytes]) -> StoreResult:
-        checked: list[tuple[int, InstanceInfo]] = []
-        refused: list[StoreFailure] = []
-        for index, data in enumerate(parts):
-            try:
-                checked.append((index, inspect_part(data)))
-            except PartRefused as exc:
-                refused.append(StoreFailure(index, exc.reason))
-        if refused:
-            refused += [StoreFailure(i, "not stored: another part of the request was refused", info.sop_instance_uid)
-                        for i, info in checked]  # fmt: skip
-            return StoreResult((), tuple(sorted(refused, key=lambda f: f.index)))
+        checked, refusal = check_parts(parts)
+        if refusal is not None:
+            return refusal
         written: list[Path] = []
         try:
             with self._engine.begin() as conn:

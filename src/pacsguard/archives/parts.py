@@ -19,7 +19,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from pacsguard.archives.base import InstanceInfo
+from pacsguard.archives.base import InstanceInfo, StoreFailure, StoreResult
 from pacsguard.archives.query import is_valid_uid
 
 UNDEFINED = 0xFFFFFFFF
@@ -167,3 +167,21 @@ def related_pieces(parts: list[bytes], boundary: str, part_type: str = "applicat
 def join_related(parts: list[bytes], boundary: str, part_type: str = "application/dicom") -> bytes:
     """A multipart/related body of ``parts``, each with ``Content-Type: part_type``."""
     return b"".join(related_pieces(parts, boundary, part_type))
+
+
+def check_parts(parts: list[bytes]) -> tuple[list[tuple[int, InstanceInfo]], StoreResult | None]:
+    """Inspect every part of a store request: ``(index, info)`` of each, and a refusal of
+    the whole request (``StoreResult`` with every part failed) when any part is bad, so
+    that nothing of a request with a broken part is ever stored."""
+    checked: list[tuple[int, InstanceInfo]] = []
+    refused: list[StoreFailure] = []
+    for index, data in enumerate(parts):
+        try:
+            checked.append((index, inspect_part(data)))
+        except PartRefused as exc:
+            refused.append(StoreFailure(index, exc.reason))
+    if not refused:
+        return checked, None
+    others = "not stored: another part of the request was refused"
+    refused += [StoreFailure(i, others, info.sop_instance_uid) for i, info in checked]
+    return checked, StoreResult((), tuple(sorted(refused, key=lambda f: f.index)))
