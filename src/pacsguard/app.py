@@ -23,6 +23,8 @@ from pacsguard.archives.catalogue import StudyCatalogue, ZoneRules, load_sensiti
 from pacsguard.archives.sealing import load_site_key
 from pacsguard.audit import AuditLog, load_signing_key
 from pacsguard.audit import settings as audit_settings
+from pacsguard.audit.export_dicom import AuditSource
+from pacsguard.audit.syslog import SyslogForwarder
 from pacsguard.clock import Clock, SystemClock
 from pacsguard.config import Settings
 from pacsguard.directory import Directory
@@ -44,6 +46,7 @@ __all__ = [
     "open_archives",
     "open_audit_log",
     "open_site",
+    "open_syslog_forwarder",
     "sensitivity_rules",
 ]
 
@@ -195,6 +198,15 @@ def open_archives(site: Site) -> dict[str, Archive]:
             key = load_site_key(settings.path(ARCHIVE_KEY))
             archives[spec.zone] = EmbeddedArchive(spec.name, site.engine, root, key, public_url=public)
     return archives
+
+
+def open_syslog_forwarder(site: Site) -> SyslogForwarder | None:
+    """The ATNA forwarder of ``[audit.syslog]`` (or ``None``), resuming from its own
+    spool cursor; run it with ``forwarder.run(stop, LogReader(site.engine))`` in a thread."""
+    config = site.settings.audit.syslog
+    if config is None:
+        return None
+    return SyslogForwarder(config, site=site.settings.site, clock=site.clock, source=AuditSource(site.settings.name))
 
 
 def build_gateway(

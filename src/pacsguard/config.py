@@ -31,6 +31,7 @@ __all__ = [
     "SessionSettings",
     "Settings",
     "StorageSettings",
+    "SyslogSettings",
     "load",
     "resolve_site",
 ]
@@ -122,6 +123,33 @@ class ServerSettings(_Section):
     public_url: str = ""
 
 
+class SyslogSettings(_Section):
+    """``[audit.syslog]``: the Audit Record Repository and the local spool.
+
+    Paths are relative to the site directory. ``sd_id`` should carry the site's own IANA
+    private enterprise number; the default uses 32473, the number RFC 5612 reserves for
+    documentation.
+    """
+
+    host: str
+    port: int = Field(6514, ge=1, le=65535)
+    ca_file: str = "pki/arr-ca.pem"
+    client_cert: str | None = None
+    client_key: str | None = None
+    server_name: str | None = None  # checked against the ARR certificate; default: host
+    spool_dir: str = "spool/syslog"
+    spool_max_bytes: int = Field(64 << 20, ge=4096)
+    app_name: str = Field("pacsguard", pattern=r"^[!-~]{1,48}$")
+    sd_id: str = Field("pacsguard@32473", pattern=r"^[!#-<>-\\^-~]{1,32}$")
+    msgid: str | None = Field(None, pattern=r"^[!-~]{1,32}$")  # fixed MSGID (e.g. IHE+RFC-3881); default: event type
+    hostname: str | None = None
+    connect_timeout: float = Field(10.0, gt=0)
+    retry_initial: float = Field(1.0, gt=0)
+    retry_max: float = Field(300.0, gt=0)
+    batch: int = Field(200, ge=1)
+    confirm_seconds: float = Field(0.5, ge=0)  # wait for a refusal after a new connection's first write
+
+
 class AuditSettings(_Section):
     """A signed head every ``head_every_events`` events or ``head_every_seconds``; a
     witness file (heads as JSON lines, site-relative); the bound on an event's detail."""
@@ -130,6 +158,7 @@ class AuditSettings(_Section):
     head_every_seconds: float = Field(60, gt=0)
     witness_file: str = ""
     max_detail_bytes: int = Field(8192, ge=512)
+    syslog: SyslogSettings | None = None  # forward every event to an ATNA repository (IHE ITI-20)
 
 
 class ArchiveSettings(_Section):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pacsguard import config
-from pacsguard.app import open_site
+from pacsguard.app import open_site, open_syslog_forwarder
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli import main
 
@@ -66,3 +66,22 @@ def test_pki_init_keeps_the_signing_key_the_log_was_signed_with(site: Path) -> N
     assert (site / "pki" / "signing-key.pem").read_bytes() == key
     assert main(["audit", "sign-head", "--site", str(site)]) == 0
     assert main(["audit", "verify", "--site", str(site)]) == 0
+
+
+def test_the_atna_forwarder_of_audit_syslog_spools_the_site_log(site: Path) -> None:
+    assert main(["pki", "init", "--site", str(site)]) == 0  # the repository's CA, here the site's own
+    toml = site / "pacsguard.toml"
+    toml.write_text(toml.read_text() + '\n[audit.syslog]\nhost = "127.0.0.1"\nca_file = "pki/ca.pem"\n')
+    with open_site(config.load(site)) as opened:
+        forwarder = open_syslog_forwarder(opened)
+        assert forwarder is not None
+        taken = forwarder.pull(LogReader(opened.engine))
+        assert taken == opened.audit.size == 4
+        assert forwarder.status().pending == 4
+        forwarder.close()
+    assert any((site / "spool" / "syslog").iterdir())
+
+
+def test_no_syslog_section_no_forwarder(site: Path) -> None:
+    with open_site(config.load(site)) as opened:
+        assert open_syslog_forwarder(opened) is None

@@ -33,11 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pacsguard.audit.export_dicom import AuditSource, to_dicom_xml, xml_safe
 from pacsguard.audit.syslog_spool import Spool, SpoolEntry, SpoolStatus
 from pacsguard.clock import Clock
+from pacsguard.config import SyslogSettings
 from pacsguard.domain import AuditEvent, Outcome
 from pacsguard.errors import AuditTransportError
 
@@ -53,35 +52,6 @@ __all__ = [
 FACILITY_AUTH = 10  # RFC 5424 6.2.1: security/authorization messages (ITI-20)
 _SEVERITY = {Outcome.SUCCESS: 5, Outcome.DENIED: 4, Outcome.FAILURE: 4, Outcome.ERROR: 3}
 BOM = b"\xef\xbb\xbf"
-
-
-class SyslogSettings(BaseModel):
-    """``[audit.syslog]``: the Audit Record Repository and the local spool.
-
-    Paths are relative to the site directory. ``sd_id`` should carry the site's own IANA
-    private enterprise number; the default uses 32473, the number RFC 5612 reserves for
-    documentation.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str
-    port: int = Field(6514, ge=1, le=65535)
-    ca_file: str = "pki/arr-ca.pem"
-    client_cert: str | None = None
-    client_key: str | None = None
-    server_name: str | None = None  # checked against the ARR certificate; default: host
-    spool_dir: str = "spool/syslog"
-    spool_max_bytes: int = Field(64 << 20, ge=4096)
-    app_name: str = Field("pacsguard", pattern=r"^[!-~]{1,48}$")
-    sd_id: str = Field("pacsguard@32473", pattern=r"^[!#-<>-\\^-~]{1,32}$")
-    msgid: str | None = Field(None, pattern=r"^[!-~]{1,32}$")  # fixed MSGID (e.g. IHE+RFC-3881); default: event type
-    hostname: str | None = None
-    connect_timeout: float = Field(10.0, gt=0)
-    retry_initial: float = Field(1.0, gt=0)
-    retry_max: float = Field(300.0, gt=0)
-    batch: int = Field(200, ge=1)
-    confirm_seconds: float = Field(0.5, ge=0)  # wait for a refusal after a new connection's first write
 
 
 class SeqEventSource(Protocol):

@@ -6,7 +6,7 @@ Records wait here until the Audit Record Repository has them. Layout of the dire
   ``seq`` (8 bytes, big-endian) + ``length`` (4 bytes) + the framed record. A crash can
   leave a torn last entry; readers stop at it and the next append opens a new segment,
   so a torn entry is never followed by good ones in the same file.
-- ``cursor.json``: ``{"sent": last seq delivered, "dropped": records dropped}``,
+- ``cursor.json``: ``{"sent": last seq delivered (-1: none), "dropped": records dropped}``,
   replaced atomically (write, fsync, rename, fsync the directory).
 
 The spool never holds more than ``max_bytes``: when an append would pass the cap, the
@@ -75,7 +75,7 @@ class Spool:
     def _read_cursor(self) -> tuple[int, int]:
         path = self.directory / _CURSOR
         if not path.exists():
-            return 0, 0
+            return -1, 0  # nothing sent yet: the audit log's first event is seq 0
         data = json.loads(path.read_text(encoding="utf-8"))
         return int(data["sent"]), int(data["dropped"])
 

@@ -3,12 +3,14 @@ monitor beside it, on the site's database, audit log and archives."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import click
 import uvicorn
 
-from pacsguard.app import build_gateway, load_site_policy, open_archives
+from pacsguard.app import build_gateway, load_site_policy, open_archives, open_syslog_forwarder
+from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
 from pacsguard.monitor.notify_config import load_notifiers
@@ -41,6 +43,11 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
             notifiers=load_notifiers(settings.site),
         )  # fmt: skip
         monitor.start()
+    stop_forwarding = threading.Event()
+    forwarder = open_syslog_forwarder(opened)
+    if forwarder is not None:
+        reader = LogReader(opened.engine)
+        threading.Thread(target=forwarder.run, args=(stop_forwarding, reader), name="atna", daemon=True).start()
     listen_host, listen_port = host or settings.server.host, port if port is not None else settings.server.port
     scheme = "http" if no_tls else "https"
     console.print(f"pacsguard serving {settings.site} at {scheme}://{listen_host}:{listen_port}/dicomweb")
@@ -54,5 +61,6 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
             ssl_keyfile=None if no_tls else str(key),
         )
     finally:
+        stop_forwarding.set()
         if monitor is not None:
             monitor.stop()
