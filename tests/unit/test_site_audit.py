@@ -85,3 +85,14 @@ def test_the_atna_forwarder_of_audit_syslog_spools_the_site_log(site: Path) -> N
 def test_no_syslog_section_no_forwarder(site: Path) -> None:
     with open_site(config.load(site)) as opened:
         assert open_syslog_forwarder(opened) is None
+
+
+def test_sign_head_reaches_the_configured_witness(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = site / "pacsguard.toml"
+    toml.write_text(toml.read_text().replace('witness_file = ""', 'witness_file = "witness/heads.jsonl"'))
+    capsys.readouterr()
+    assert main(["audit", "sign-head", "--site", str(site)]) == 0
+    head = json.loads(capsys.readouterr().out)
+    witnessed = [json.loads(line) for line in (site / "witness" / "heads.jsonl").read_text().splitlines()]
+    assert witnessed[-1]["size"] == head["size"] == 4
+    assert witnessed[-1]["root_hash"] == head["root_hash"]

@@ -194,7 +194,7 @@ class AuditLog:
     def sign_head(self) -> SignedHead:
         """Make, store and witness a signed head now; raises ``AuditError`` without a key."""
         if self._key is None:
-            raise AuditError("no signing key configured: cannot sign a tree head")
+            raise AuditError("no signing key configured: cannot sign a tree head; create one with 'pacsguard pki init'")
         future: Future[SignedHead] = Future()
         with self._cond:
             self._check_open()

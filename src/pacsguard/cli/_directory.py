@@ -14,9 +14,10 @@ from pacsguard.app import Site, open_site
 from pacsguard.cli._common import load_settings
 from pacsguard.config import Settings
 from pacsguard.directory import Acting, By, Directory, Operator
-from pacsguard.domain import Validity
+from pacsguard.domain import Actor, AuditEvent, Validity
+from pacsguard.domain.events import JsonValue
 
-__all__ = ["_by", "_open", "_period", "_show_time", "_table", "_when", "open_site_for_command"]
+__all__ = ["_by", "_open", "_period", "_show_time", "_table", "_when", "open_site_for_command", "record_log_use"]
 
 _RELATIVE = re.compile(r"^\+(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -24,6 +25,13 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 def _open(site: Path | None) -> Directory:
     return open_site_for_command(load_settings(site)).directory
+
+
+def record_log_use(site: Site, **detail: JsonValue) -> None:
+    """Record that the local operator reads the audit log ("Audit Log Used", PS3.15
+    A.5.3.2), durably and before anything is read; raises ``AuditUnavailable``."""
+    actor = Actor(principal_id=Operator.current().id)
+    site.audit.emit(AuditEvent("audit.log.used", site.clock.now(), actor=actor, detail=detail))
 
 
 def open_site_for_command(settings: Settings) -> Site:

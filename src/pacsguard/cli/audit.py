@@ -17,16 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, func, select
 
-from pacsguard.audit import AuditLog, load_public_key, load_signing_key, verify
+from pacsguard.audit import load_public_key, load_signing_key, verify
 from pacsguard.audit.archive import SEGMENT_LEVEL, archive_segments, verify_segments
 from pacsguard.audit.proofs import consistency, inclusion
 from pacsguard.audit.store import AuditStore, to_us
 from pacsguard.cli import audit_export
 from pacsguard.cli._common import console, err_console, load_settings, site_option
-from pacsguard.cli._directory import open_site_for_command
+from pacsguard.cli._directory import open_site_for_command, record_log_use
 from pacsguard.config import Settings
-from pacsguard.directory import Operator
-from pacsguard.domain import Actor, AuditEvent
 from pacsguard.errors import AuditError, AuditIntegrityError
 from pacsguard.storage import make_engine, migrate
 from pacsguard.storage.audit_tables import audit_events
@@ -126,10 +124,8 @@ def head_command(site: Path | None) -> None:
 @site_option
 def sign_head_command(site: Path | None) -> None:
     """Make a signed tree head now with the site's signing key, and print it."""
-    settings = load_settings(site)
-    key = load_signing_key(settings.path(settings.pki.signing_key))
-    with _engine(settings) as engine, AuditLog(engine, signing_key=key) as log:
-        head = log.sign_head()
+    # Through the site's own log, so the head also reaches the configured witnesses.
+    head = open_site_for_command(load_settings(site)).audit.sign_head()
     _print_json(head.to_json())
 
 
@@ -186,14 +182,7 @@ def archive_command(site: Path | None, before: str, output: Path, level: int) ->
     """Write the oldest events as signed JSONL segments (whole subtrees only); the rows are kept."""
     opened = open_site_for_command(load_settings(site))
     end = _before_seq(opened.engine, before)
-    opened.audit.emit(
-        AuditEvent(
-            "audit.log.used",
-            opened.clock.now(),
-            actor=Actor(principal_id=Operator.current().id),
-            detail={"archive": str(output), "before": end, "level": level},
-        )
-    )
+    record_log_use(opened, archive=str(output), before=end, level=level)
     opened.audit.sign_head()  # a head that covers every segment, for the manifests
     key = load_signing_key(opened.settings.path(opened.settings.pki.signing_key))
     written = archive_segments(opened.engine, end, output, key, level=level)

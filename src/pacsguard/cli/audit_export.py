@@ -26,10 +26,8 @@ from pacsguard.audit.export_fhir import to_fhir_json
 from pacsguard.audit.export_files import EventSource, JsonlEventSource, write_csv, write_jsonl
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import err_console, load_settings, site_option
-from pacsguard.cli._directory import open_site_for_command
-from pacsguard.directory import Operator
-from pacsguard.domain import Actor, AuditEvent
-from pacsguard.domain.events import JsonValue
+from pacsguard.cli._directory import open_site_for_command, record_log_use
+from pacsguard.domain import AuditEvent
 
 __all__ = ["FORMATS", "export", "run_export"]
 
@@ -132,15 +130,7 @@ def export(
         source = JsonlEventSource(from_jsonl)
     else:
         opened = open_site_for_command(load_settings(site))
-        detail: dict[str, JsonValue] = {"export": fmt, "since": _iso(since), "until": _iso(until)}
-        opened.audit.emit(
-            AuditEvent(
-                "audit.log.used",
-                opened.clock.now(),
-                actor=Actor(principal_id=Operator.current().id),
-                detail=detail,
-            )
-        )
+        record_log_use(opened, export=fmt, since=_iso(since), until=_iso(until))
         source = LogReader(opened.engine)
     count = run_export(source, fmt, since, until, output, AuditSource(audit_source_id))
     if output is not None:
