@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import shutil
 from collections.abc import Callable, Iterator
@@ -113,3 +114,22 @@ def orthanc(orthanc_factory: OrthancFactory) -> OrthancServer:
     server = orthanc_factory("zone-a")
     server.clear()
     return server
+
+
+PASSWORD = "Correct-horse-42"
+
+
+@pytest.fixture
+def add_person(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """A factory: ``add_person(site, "alice", "north", "radiologist", ...)`` adds a person
+    through the real ``pacsguard users add`` (password ``PASSWORD`` on stdin) and grants
+    each role as the site operator."""
+
+    def add(site: Path, principal_id: str, zone: str, *roles: str) -> None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+        argv = ["users", "add", principal_id, "--zone", zone, "--password-stdin", "--site", str(site)]
+        assert main(argv) == 0
+        for role in roles:
+            assert main(["users", "grant", principal_id, role, "--site", str(site)]) == 0
+
+    return add

@@ -5,7 +5,6 @@ over HTTPS with API tokens, and the audit log verifies afterwards."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import re
@@ -25,7 +24,6 @@ from pacsguard.cli import main
 from tests.dicomfiles import make_study
 from tests.postgres import free_port
 
-PASSWORD = "Correct-horse-42"
 ARCHIVES = (
     '\n[[archives]]\nname = "north-store"\nzone = "north"\n\n[[archives]]\nname = "south-store"\nzone = "south"\n'
 )
@@ -40,7 +38,7 @@ def _token(site: Path, user: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.fixture
-def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(make_site: Callable[..., Path], add_person: Callable[..., None]) -> Path:
     site = make_site()
     (site / "pacsguard.toml").write_text((site / "pacsguard.toml").read_text() + ARCHIVES)
     (site / "policies" / "store.yaml").write_text(
@@ -48,10 +46,8 @@ def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Pat
         "    roles: [radiologist]\n    actions: [store]\n"
     )
     assert main(["pki", "init", "--site", str(site)]) == 0
-    for user, zone, role in (("alice", "north", "radiologist"), ("sam", "south", "security-officer")):
-        monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-        assert main(["users", "add", user, "--zone", zone, "--password-stdin", "--site", str(site)]) == 0
-        assert main(["users", "grant", user, role, "--site", str(site)]) == 0
+    add_person(site, "alice", "north", "radiologist")
+    add_person(site, "sam", "south", "security-officer")
     return site
 
 

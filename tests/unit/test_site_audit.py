@@ -3,7 +3,6 @@ verifies, exports, and signs heads with the key ``pacsguard init`` made."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,15 +14,11 @@ from pacsguard.app import open_site, open_syslog_forwarder
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli import main
 
-PASSWORD = "Correct-horse-42"
-
 
 @pytest.fixture
-def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(make_site: Callable[..., Path], add_person: Callable[..., None]) -> Path:
     site = make_site()
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    assert main(["users", "add", "olga", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
-    assert main(["users", "grant", "olga", "security-officer", "--site", str(site)]) == 0
+    add_person(site, "olga", "north", "security-officer")
     assert main(["users", "grant", "olga", "radiologist", "--by", "nobody", "--site", str(site)]) != 0
     return site
 

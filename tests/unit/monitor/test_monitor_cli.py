@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import signal
 import subprocess
 import sys
@@ -17,15 +16,11 @@ from pacsguard.cli import main
 from pacsguard.monitor.store import MonitorStore
 from pacsguard.storage import make_engine
 
-PASSWORD = "Correct-horse-42"
-
 
 @pytest.fixture
-def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(make_site: Callable[..., Path], add_person: Callable[..., None]) -> Path:
     site = make_site()
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    assert main(["users", "add", "olga", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
-    assert main(["users", "grant", "olga", "security-officer", "--site", str(site)]) == 0
+    add_person(site, "olga", "north", "security-officer")
     return site
 
 

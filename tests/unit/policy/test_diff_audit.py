@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,13 +17,11 @@ STUDY = "1.2.826.0.1.3680043.8.498.77"
 
 
 @pytest.fixture
-def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(make_site: Callable[..., Path], add_person: Callable[..., None]) -> Path:
     """alice (north radiologist, from outside the hospital LAN) read a north CT three times
     and was refused an export, per the log; a principal since removed read it once."""
     site = make_site()
-    monkeypatch.setattr("sys.stdin", io.StringIO("Correct-horse-42\n"))
-    assert main(["users", "add", "alice", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
-    assert main(["users", "grant", "alice", "radiologist", "--site", str(site)]) == 0
+    add_person(site, "alice", "north", "radiologist")
     with open_site(config.load(site)) as opened:
         opened.catalogue.record(STUDY, zone="north", archive="north-pacs", patient_id="P9", modality="CT")
         opened.catalogue.set_sensitivity(STUDY, Sensitivity.INTERNAL, by="root")

@@ -3,7 +3,6 @@ catalogue, the patient's consent directives from the database."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,17 +15,14 @@ from pacsguard.directory import Operator
 from pacsguard.domain import Sensitivity
 from pacsguard.domain.decision import ConsentKind
 
-PASSWORD = "Correct-horse-42"
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 
 
 @pytest.fixture
-def site(make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(make_site: Callable[..., Path], add_person: Callable[..., None]) -> Path:
     """Alice is a north radiologist; the study belongs to south, internal, patient P1."""
     site = make_site()
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    assert main(["users", "add", "alice", "--zone", "north", "--password-stdin", "--site", str(site)]) == 0
-    assert main(["users", "grant", "alice", "radiologist", "--site", str(site)]) == 0
+    add_person(site, "alice", "north", "radiologist")
     with open_site(config.load(site)) as opened:
         opened.catalogue.record(STUDY, zone="south", archive="south-pacs", patient_id="P1", modality="CT")
         opened.catalogue.set_sensitivity(STUDY, Sensitivity.INTERNAL, by="root")
