@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from pacsguard import config
-from pacsguard.app import build_gateway, load_site_policy, open_site
+from pacsguard.app import build_app, load_site_policy, open_site
 from pacsguard.archives import Archive, DicomWebArchive
 from pacsguard.clock import SystemClock
 from pacsguard.policy import DecisionPoint
@@ -25,7 +25,7 @@ def main(site_dir: str, orthanc: str, port: int) -> None:
             "north": DicomWebArchive(f"{orthanc}/dicom-web", name="north-pacs", public_url=public, admin_url=orthanc)
         }
         point = DecisionPoint(load_site_policy(Path(site_dir)), clock)
-        app = build_gateway(site, archives, lambda: point)
+        app = build_app(site, archives, lambda: point)
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from fastapi import APIRouter
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from pacsguard.agreements import load_agreements
 from pacsguard.archives import Archive, DicomWebArchive, EmbeddedArchive
@@ -32,16 +34,17 @@ from pacsguard.directory.wiring import open_directory
 from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, RequestContext, Resource
 from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
 from pacsguard.errors import ConfigError, NotFound, Problem
-from pacsguard.gateway import Gateway, GatewayOptions, gateway_app
+from pacsguard.gateway import Gateway, GatewayOptions
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
+from pacsguard.web import site_app
 
 __all__ = [
     "ARCHIVE_KEY",
     "SENSITIVITY_FILE",
     "Site",
-    "build_gateway",
+    "build_app",
     "load_site_policy",
     "open_archives",
     "open_audit_log",
@@ -209,18 +212,21 @@ def open_syslog_forwarder(site: Site) -> SyslogForwarder | None:
     return SyslogForwarder(config, site=site.settings.site, clock=site.clock, source=AuditSource(site.settings.name))
 
 
-def build_gateway(
+def build_app(
     site: Site,
     archives: Mapping[str, Archive],
     point_source: Callable[[], DecisionPoint],
     options: GatewayOptions | None = None,
 ) -> Starlette:
-    """The DICOMweb gateway of ``site`` as an ASGI app (``/dicomweb``, ``/healthz``):
-    ``archives`` maps zone ids to their archive; ``point_source`` gives the decision point
-    in force (``PolicyStore.point``, so a reload takes effect on the next request)."""
+    """The ASGI app ``site`` serves: DICOMweb (``/dicomweb``), the JSON API (``/api/v1``,
+    OpenAPI at ``/api/openapi.json``), the share pages and ``/healthz``. ``archives`` maps
+    zone ids to their archive; ``point_source`` gives the decision point in force
+    (``PolicyStore.point``, so a reload takes effect on the next request)."""
     public = options or GatewayOptions(public_url=site.settings.server.public_url)
     gateway = Gateway(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
         point_source=point_source, clock=site.clock, options=public,
     )  # fmt: skip
-    return gateway_app(gateway)
+    routers: list[APIRouter] = []
+    pages: list[BaseRoute] = []
+    return site_app(gateway, routers, pages)

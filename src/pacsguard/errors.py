@@ -33,6 +33,7 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   └── ArchiveIntegrityError   a stored file fails authentication (altered, swapped)
     ├── GatewayError
     │   ├── BadRequest              a client's request is malformed (HTTP 400)
+    │   ├── Forbidden               the caller is known but may not do this (HTTP 403)
     │   └── RequestTooLarge         a request body over the site's cap (HTTP 413)
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
@@ -214,6 +215,11 @@ class GatewayError(PacsguardError):
 
 class BadRequest(GatewayError):
     """The request is malformed: bad path, header, multipart body or DICOM part."""
+
+
+class Forbidden(GatewayError):
+    """The caller is authenticated but lacks the right (an officer-only API, say). Never
+    used where the answer would reveal that a study exists: those get a 404."""
 
 
 class RequestTooLarge(GatewayError):

@@ -21,7 +21,7 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from pacsguard import config
-from pacsguard.app import Site, build_gateway, load_site_policy, open_site
+from pacsguard.app import Site, build_app, load_site_policy, open_site
 from pacsguard.archives import Archive, DicomWebArchive
 from pacsguard.archives.parts import split_related
 from pacsguard.audit.reader import LogReader
@@ -32,7 +32,7 @@ from pacsguard.policy import DecisionPoint
 from tests.dicomfiles import SyntheticStudy, make_instance, make_study
 from tests.orthanc import OrthancFactory
 from tests.postgres import free_port
-from tests.unit.gateway.conftest import EXTRA_RULES, _seed_people
+from tests.world import EXTRA_RULES, _seed_people
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
@@ -95,7 +95,7 @@ def served(make_site: Callable[..., Path], orthanc_factory: OrthancFactory) -> I
             site.catalogue.set_sensitivity(study.study_uid, sensitivity, by="olga")
             studies[name] = study
         point = DecisionPoint(load_site_policy(directory), clock)
-        app = build_gateway(site, archives, lambda: point, GatewayOptions(public_url=public))
+        app = build_app(site, archives, lambda: point, GatewayOptions(public_url=public))
         port_server = _serve_on(app, port)
         url = next(port_server)
         try:

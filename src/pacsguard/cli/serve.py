@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from pacsguard.app import build_gateway, load_site_policy, open_archives, open_syslog_forwarder
+from pacsguard.app import build_app, load_site_policy, open_archives, open_syslog_forwarder
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
@@ -35,7 +35,7 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     opened = open_site_for_command(settings)
     store = PolicyStore(lambda: load_site_policy(settings.site), opened.clock)
     archives = open_archives(opened)
-    app = build_gateway(opened, archives, lambda: store.point)
+    app = build_app(opened, archives, lambda: store.point)
     monitor = None
     if not no_monitor:
         monitor = open_monitor(

@@ -1,15 +1,16 @@
-"""The gateway's ASGI application: ``/dicomweb`` and ``/healthz`` on one Starlette app."""
+"""The gateway's ASGI application: ``/dicomweb`` and ``/healthz`` on one Starlette app,
+plus whatever the composition root mounts beside them (the JSON API, share pages)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from pacsguard.gateway.core import Gateway
 from pacsguard.gateway.dicomweb import DicomWebApp
@@ -18,9 +19,9 @@ from pacsguard.gateway.errors import error_response, not_found, problem
 __all__ = ["gateway_app"]
 
 
-def gateway_app(gateway: Gateway) -> Starlette:
-    """A Starlette app serving DICOMweb at ``/dicomweb`` and health at ``/healthz``; its
-    lifespan closes the archives at shutdown."""
+def gateway_app(gateway: Gateway, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """A Starlette app serving DICOMweb at ``/dicomweb``, health at ``/healthz`` and
+    ``extra_routes``; its lifespan closes the archives at shutdown."""
 
     async def healthz(request: Request) -> JSONResponse:
         health = gateway.audit.health
@@ -40,9 +41,13 @@ def gateway_app(gateway: Gateway) -> Starlette:
             for archive in gateway.archives.values():
                 await archive.aclose()
 
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/dicomweb", app=DicomWebApp(gateway)),
+    ]
     app = Starlette(
         lifespan=lifespan,
-        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/dicomweb", app=DicomWebApp(gateway))],
+        routes=[*routes, *extra_routes],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     app.router.redirect_slashes = False  # a redirect would tell a path exists: every miss is the same 404

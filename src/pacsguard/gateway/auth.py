@@ -17,9 +17,20 @@ from pacsguard.directory.tokens import PREFIX
 from pacsguard.domain import Actor, AuthStrength, Subject
 from pacsguard.errors import TokenError
 
-__all__ = ["DEVICE_COOKIE", "DEVICE_HEADER", "SCOPE", "SESSION_COOKIE", "Caller", "authenticate", "client_of"]
+__all__ = [
+    "API_SCOPE",
+    "DEVICE_COOKIE",
+    "DEVICE_HEADER",
+    "SCOPE",
+    "SESSION_COOKIE",
+    "Caller",
+    "MissingCredentials",
+    "authenticate",
+    "client_of",
+]
 
-SCOPE = "dicomweb"
+SCOPE = "dicomweb"  # the API token scope for /dicomweb
+API_SCOPE = "api"  # the API token scope for /api/v1
 SESSION_COOKIE = "pacsguard_session"
 DEVICE_COOKIE = "pacsguard_device"
 DEVICE_HEADER = "x-device-id"
@@ -48,9 +59,10 @@ def client_of(conn: HTTPConnection) -> Client:
     return Client(ip, device[:128] if device else None, agent[:256] if agent else None)
 
 
-async def authenticate(conn: HTTPConnection, directory: Directory) -> Caller:
-    """The caller of ``conn``. Raises ``MissingCredentials`` or ``AuthenticationError``
-    (``TokenError``, ``AccountLocked``) after the directory has audited the refusal."""
+async def authenticate(conn: HTTPConnection, directory: Directory, scope: str = SCOPE) -> Caller:
+    """The caller of ``conn``; an API token must carry ``scope``. Raises
+    ``MissingCredentials`` or ``AuthenticationError`` (``TokenError``, ``AccountLocked``)
+    after the directory has audited the refusal."""
     client = client_of(conn)
     header = conn.headers.get("authorization", "")
     cookie = conn.cookies.get(SESSION_COOKIE)
@@ -59,15 +71,15 @@ async def authenticate(conn: HTTPConnection, directory: Directory) -> Caller:
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential or len(credential) > _MAX_CREDENTIAL:
             raise TokenError(MALFORMED_HEADER, "use 'Authorization: Bearer <token>'")
-        return await anyio.to_thread.run_sync(_bearer, directory, credential, client)
+        return await anyio.to_thread.run_sync(_bearer, directory, credential, client, scope)
     if cookie:
         return await anyio.to_thread.run_sync(_session, directory, cookie[:_MAX_CREDENTIAL], client)
     raise MissingCredentials
 
 
-def _bearer(directory: Directory, credential: str, client: Client) -> Caller:
+def _bearer(directory: Directory, credential: str, client: Client, scope: str) -> Caller:
     if credential.startswith(PREFIX):
-        token = directory.tokens.validate(credential, scope=SCOPE, client=client)
+        token = directory.tokens.validate(credential, scope=scope, client=client)
         subject = directory.subject(token.principal_id, auth_strength=AuthStrength.PASSWORD)
         return _caller(subject, client, None)
     identity = directory.external.bearer(credential, client)

@@ -24,7 +24,7 @@ from pacsguard.errors import (
     RequestTooLarge,
 )
 
-__all__ = ["UNAUTHORIZED_CHALLENGE", "error_response", "not_found", "problem"]
+__all__ = ["UNAUTHORIZED_CHALLENGE", "error_response", "not_found", "problem", "unauthorized"]
 
 log = logging.getLogger("pacsguard.gateway")
 

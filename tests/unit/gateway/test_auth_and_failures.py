@@ -10,7 +10,7 @@ from pacsguard.archives import DicomJson, DicomWebArchive, EmbeddedArchive, Qido
 from pacsguard.domain import AuthStrength
 from pacsguard.gateway import GatewayOptions
 from tests.postgres import free_port
-from tests.unit.gateway.conftest import OPERATOR, World, jwt_for, study_uids
+from tests.world import OPERATOR, World, jwt_for, study_uids
 
 
 def test_no_credentials_is_a_401_with_a_challenge(world: World) -> None:

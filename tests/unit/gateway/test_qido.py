@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.gateway.conftest import World, study_uids
+from tests.world import World, study_uids
 
 
 def test_each_person_sees_what_policy_allows(world: World) -> None:
@@ -109,7 +109,7 @@ def test_bad_queries_are_refused_and_audited(world: World, query: str, key: str)
 
 def test_an_unknown_study_found_in_an_archive_is_catalogued_to_its_zone(world: World) -> None:
     from tests.dicomfiles import make_study
-    from tests.unit.gateway.conftest import run
+    from tests.world import run
 
     fresh = make_study(patient_id="S-300", accession="S3")
     assert run(world.archives["south"].store(fresh.instances)).ok

@@ -7,7 +7,7 @@ import pytest
 from pacsguard.archives import QidoQuery
 from pacsguard.archives.parts import join_related
 from tests.dicomfiles import make_study
-from tests.unit.gateway.conftest import World, run
+from tests.world import World, run
 
 BOUNDARY = "b0undary"
 CONTENT_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pacsguard.archives.parts import split_related
-from tests.unit.gateway.conftest import World, run
+from tests.world import World, run
 
 ACCEPT = {"Accept": 'multipart/related; type="application/dicom"'}
 
