@@ -35,6 +35,7 @@ from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, Reque
 from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
 from pacsguard.errors import ConfigError, NotFound, Problem
 from pacsguard.gateway import Gateway, GatewayOptions
+from pacsguard.gateway.shares import open_shares
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
@@ -227,6 +228,7 @@ def build_app(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
         point_source=point_source, clock=site.clock, options=public,
     )  # fmt: skip
-    routers: list[APIRouter] = []
-    pages: list[BaseRoute] = []
+    shares_api, share_routes = open_shares(gateway, site.engine, site.settings)
+    routers: list[APIRouter] = [shares_api]
+    pages: list[BaseRoute] = [*share_routes]
     return site_app(gateway, routers, pages)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pacsguard.errors import ConfigError, Problem
 
@@ -30,6 +30,8 @@ __all__ = [
     "ServerSettings",
     "SessionSettings",
     "Settings",
+    "ShareSettings",
+    "ShareSmtpSettings",
     "StorageSettings",
     "SyslogSettings",
     "load",
@@ -172,6 +174,65 @@ class ArchiveSettings(_Section):
     admin_url: str = ""
 
 
+class ShareSmtpSettings(_Section):
+    """``[shares.smtp]``: the mail relay that sends share recipients their one-time codes.
+    Empty ``host``: links with a recipient e-mail cannot be created. ``password_env`` names
+    the environment variable holding the password; ``ca_file`` (site-relative) is the CA
+    the relay's certificate must chain to (the system's trust store otherwise)."""
+
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    sender: str = Field("pacsguard@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    username: str = ""
+    password_env: str = ""
+    ca_file: str = ""
+    timeout_seconds: Seconds = 10
+
+
+class ShareSettings(_Section):
+    """``[shares]``: share links. A link lives ``default_days`` unless its creator asks
+    for another period, never more than ``max_days``; it may be opened ``default_max_opens``
+    times (at most ``max_opens_limit``). A one-time code is valid ``code_ttl_seconds``;
+    ``max_attempts`` wrong passcodes or codes lock the link; after the passcode or code a
+    recipient's cookie lasts ``session_seconds``."""
+
+    max_days: float = Field(30, gt=0)
+    default_days: float = Field(7, gt=0)
+    max_opens_limit: int = Field(100, ge=1)
+    default_max_opens: int = Field(10, ge=1)
+    max_studies: int = Field(20, ge=1, le=1000)
+    min_passcode_length: int = Field(8, ge=4, le=128)
+    code_ttl_seconds: Seconds = 600
+    max_attempts: int = Field(5, ge=1, le=100)
+    session_seconds: Seconds = 900
+    smtp: ShareSmtpSettings = ShareSmtpSettings()
+
+    @field_validator("default_days")
+    @classmethod
+    def _within_max_days(cls, value: float, info: ValidationInfo) -> float:
+        limit = info.data.get("max_days")
+        if limit is not None and value > limit:
+            raise ValueError(f"default_days ({value}) exceeds max_days ({limit})")
+        return value
+
+    @field_validator("default_max_opens")
+    @classmethod
+    def _within_limit(cls, value: int, info: ValidationInfo) -> int:
+        limit = info.data.get("max_opens_limit")
+        if limit is not None and value > limit:
+            raise ValueError(f"default_max_opens ({value}) exceeds max_opens_limit ({limit})")
+        return value
+
+    @property
+    def default_period(self) -> timedelta:
+        return timedelta(days=self.default_days)
+
+    @property
+    def max_period(self) -> timedelta:
+        return timedelta(days=self.max_days)
+
+
 class Settings(_Section):
     """Everything ``pacsguard.toml`` can say; ``site`` is where it was loaded from."""
 
@@ -182,6 +243,7 @@ class Settings(_Section):
     pki: PkiSettings = PkiSettings()
     server: ServerSettings = ServerSettings()
     audit: AuditSettings = AuditSettings()
+    shares: ShareSettings = ShareSettings()
     archives: tuple[ArchiveSettings, ...] = ()
 
     @property

@@ -34,7 +34,8 @@ DIMSE, CLI) turns them into a status in exactly one place.
     ├── GatewayError
     │   ├── BadRequest              a client's request is malformed (HTTP 400)
     │   ├── Forbidden               the caller is known but may not do this (HTTP 403)
-    │   └── RequestTooLarge         a request body over the site's cap (HTTP 413)
+    │   ├── RequestTooLarge         a request body over the site's cap (HTTP 413)
+    │   └── ShareRefused            a share link cannot be opened (one answer for every reason)
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
         ├── SnapshotError           a monitor checkpoint does not fit these rules
@@ -228,6 +229,16 @@ class RequestTooLarge(GatewayError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"the request body exceeds the limit of {limit} bytes")
+
+
+class ShareRefused(GatewayError):
+    """A share link cannot be opened: unknown, malformed, expired, revoked, used up, locked
+    or contained. ``reason`` goes into the audit log only; the recipient always gets the
+    same answer, so a token's state is never revealed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("this link cannot be opened")
 
 
 class MonitorError(PacsguardError):

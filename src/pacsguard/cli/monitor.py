@@ -17,6 +17,7 @@ from pacsguard.cli._common import console, err_console, load_settings, site_opti
 from pacsguard.cli._directory import open_site_for_command
 from pacsguard.clock import utc
 from pacsguard.errors import MonitorError
+from pacsguard.gateway.shares import ShareStore
 from pacsguard.monitor import Alert, Engine, JsonlEventSource, RuleSet, load_rules, site_geo
 from pacsguard.monitor.containment import Containment, IpBlocks
 from pacsguard.monitor.incidents import IncidentState
@@ -165,6 +166,7 @@ def run(site: Path | None, once: bool) -> None:
         opened.directory,
         opened.clock,
         notifiers=load_notifiers(settings.site),
+        shares=ShareStore(opened.engine, opened.clock),
     )
     if once:
         while live.service.step():

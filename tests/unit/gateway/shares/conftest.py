@@ -1,0 +1,187 @@
+"""Share-link tests: the seeded ``world`` plus a policy rule that lets radiologists share
+internal studies of their zone, an officer, API tokens, a browser that keeps cookies,
+and a real local SMTP server (aiosmtpd, STARTTLS) for the one-time codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import ipaddress
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pacsguard import config
+from pacsguard.app import build_app, load_site_policy
+from pacsguard.clock import FakeClock
+from pacsguard.directory import PrincipalKind
+from pacsguard.domain import RoleRef
+from pacsguard.policy import DecisionPoint
+from tests.world import OPERATOR, World, world
+
+__all__ = ["world"]
+
+SHARE_RULE = """
+  - id: north-radiologists-share
+    effect: permit
+    roles: [radiologist]
+    actions: [share]
+    when:
+      max_sensitivity: internal
+"""
+
+
+@dataclass
+class Shares:
+    """The world with share rights, API tokens by person and a cookie-keeping browser."""
+
+    world: World
+    api: dict[str, str]
+    app: Any = None
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> FakeClock:
+        clock = self.world.site.clock
+        assert isinstance(clock, FakeClock)
+        return clock
+
+    def call(self, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.api[who]}", **kwargs.pop("headers", {})}
+        return self.world.request(None, method, path, app=self.app, headers=headers, **kwargs)
+
+    def create(self, who: str = "alice", studies: tuple[str, ...] = ("N1",), **body: Any) -> dict[str, Any]:
+        uids = [self.world.studies[s].study_uid if s in self.world.studies else s for s in studies]
+        response = self.call(who, "POST", "/api/v1/shares", json={"studies": uids, **body})
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    def visit(self, path: str, method: str = "GET", *, fresh: bool = False, **kwargs: Any) -> httpx.Response:
+        """A recipient's request; the browser keeps (and sends) cookies unless ``fresh``."""
+        if fresh:
+            self.cookies.clear()
+        headers = dict(kwargs.pop("headers", {}))
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = self.world.request(None, method, path, app=self.app, headers=headers, **kwargs)
+        for name, value in response.cookies.items():
+            self.cookies[name] = value
+        return response
+
+    def form(self, path: str, **fields: str) -> httpx.Response:
+        """Post a form of the page at ``path`` (its form token taken from the page)."""
+        page = self.visit(path)
+        match = re.search(r'name="form" value="([^"]+)"', page.text)
+        assert match is not None, page.text
+        return self.visit(path, "POST", data={"form": match.group(1), **fields})
+
+    def with_settings(self, toml: str) -> None:
+        """Append ``toml`` to the site's settings and serve the app built from them."""
+        site_dir = self.world.site.settings.site
+        path = site_dir / "pacsguard.toml"
+        path.write_text(path.read_text() + "\n" + toml)
+        site = dataclasses.replace(self.world.site, settings=config.load(site_dir))
+        w = self.world
+        self.app = build_app(site, w.archives, lambda: w.point, w.options)
+
+
+def path_of(created: dict[str, Any]) -> str:
+    return str(httpx.URL(created["url"]).path)
+
+
+@pytest.fixture
+def shares(world: World) -> Shares:
+    site_dir = world.site.settings.site
+    north = site_dir / "policies" / "north.yaml"
+    north.write_text(north.read_text() + SHARE_RULE)
+    world.point = DecisionPoint(load_site_policy(site_dir), world.site.clock)
+    d = world.site.directory
+    d.principals.create("olga", kind=PrincipalKind.PERSON, display_name="Olga", zone="north", by=OPERATOR)
+    d.assignments.grant("olga", RoleRef("north", "security-officer"), by=OPERATOR)
+    api = {who: d.tokens.issue(who, name="api", scopes=["api"], by=OPERATOR).secret for who in ("alice", "bob", "olga")}
+    return Shares(world, api)
+
+
+# --- a real SMTP server with STARTTLS -------------------------------------------------------
+def _certificate(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "smtp.pem", tmp / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received: (recipients, message bytes, over TLS?)."""
+
+    port: int = 0
+    ca_file: str = ""
+    messages: list[tuple[list[str], bytes, bool]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        self.messages.append((list(envelope.rcpt_tos), content, session.ssl is not None))
+        return "250 OK"
+
+    def last_code(self) -> str:
+        body = message_from_bytes(self.messages[-1][1]).get_payload(decode=True)
+        assert isinstance(body, bytes)
+        match = re.search(rb"\b(\d{6})\b", body)
+        assert match is not None, body
+        return match.group(1).decode()
+
+    def settings(self) -> str:
+        return (
+            f'[shares.smtp]\nhost = "127.0.0.1"\nport = {self.port}\nstarttls = true\n'
+            f'sender = "images@north.example"\nca_file = "{self.ca_file}"\n'
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[Mailbox]:
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    box = Mailbox(port=_free_port(), ca_file=str(cert))
+    controller = Controller(box, hostname="127.0.0.1", port=box.port, tls_context=server_tls, require_starttls=True)
+    controller.start()
+    yield box
+    controller.stop()
