@@ -35,6 +35,7 @@ from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, Reque
 from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
 from pacsguard.errors import ConfigError, NotFound, Problem
 from pacsguard.gateway import Gateway, GatewayOptions
+from pacsguard.gateway.exports import exports_router
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
@@ -228,5 +229,6 @@ def build_app(
         point_source=point_source, clock=site.clock, options=public,
     )  # fmt: skip
     routers: list[APIRouter] = []
+    routers.append(exports_router(gateway))
     pages: list[BaseRoute] = []
     return site_app(gateway, routers, pages)
