@@ -35,6 +35,7 @@ from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, Reque
 from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
 from pacsguard.errors import ConfigError, NotFound, Problem
 from pacsguard.gateway import Gateway, GatewayOptions
+from pacsguard.gateway.exports import exports_router
 from pacsguard.gateway.shares import open_shares
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
@@ -230,5 +231,6 @@ def build_app(
     )  # fmt: skip
     shares_api, share_routes = open_shares(gateway, site.engine, site.settings)
     routers: list[APIRouter] = [shares_api]
+    routers.append(exports_router(gateway))
     pages: list[BaseRoute] = [*share_routes]
     return site_app(gateway, routers, pages)

@@ -10,6 +10,7 @@ signed the same way. Pages forbid framing, caching, referrers and every script.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +22,7 @@ from pacsguard.domain import Actor
 from pacsguard.errors import ArchiveError, ShareRefused
 from pacsguard.gateway.auth import client_of
 from pacsguard.gateway.errors import error_response
+from pacsguard.gateway.exports import ZipResponse, zip_studies
 from pacsguard.gateway.shares import html
 from pacsguard.gateway.shares.preview import PreviewUnavailable, placeholder_png, study_preview
 from pacsguard.gateway.shares.recipient import CodeNotSent, RecipientDesk, Step
@@ -64,6 +66,7 @@ class SharePages:
         return [
             Route("/share/{token}", self.page, methods=["GET", "POST"]),
             Route("/share/{token}/preview/{study}.png", self.preview, methods=["GET"]),
+            Route("/share/{token}/download", self.download, methods=["GET"]),
         ]
 
     async def page(self, request: Request) -> Response:
@@ -176,6 +179,43 @@ class SharePages:
         except ArchiveError as exc:
             return error_response(exc)
         return Response(png, media_type="image/png", headers=SECURITY_HEADERS)
+
+    async def download(self, request: Request) -> Response:
+        """A ZIP of the link's studies (or of the one ``?study=``), streamed."""
+        try:
+            link, actor = await self.session(request, "download")
+            wanted = request.query_params.get("study")
+            if wanted is not None and wanted not in link.studies:
+                await self.desk.refuse(link, actor, "download", "study not shared")
+            uids = [wanted] if wanted is not None else list(link.studies)
+            found = await self.gateway.entries(uids)
+            entries = [found[uid] for uid in uids if uid in found and self.gateway.archive_for(found[uid])]
+            if not entries:
+                await self.desk.refuse(link, actor, "download", "study gone")
+            await self.desk.opened(link, actor, "download", wanted)
+        except ShareRefused:
+            return refusal()
+        stream = zip_studies(
+            self.gateway, entries, on_study=self.desk.study_read(link, actor),
+            on_failure=self.desk.study_failed(link, actor), manifest={"share": link.id, "shared_by": link.creator},
+        )  # fmt: skip
+        try:
+            first = await anext(stream)  # an archive or audit failure on the first study is a clean 502/503
+        except Exception as exc:
+            await stream.aclose()
+            return error_response(exc)
+        stamp = self.desk.now().strftime("%Y%m%d-%H%M%S")
+        headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="shared-{stamp}.zip"'}
+        return ZipResponse(_chain(first, stream), media_type="application/zip", headers=headers)
+
+
+async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()
 
 
 async def _form(request: Request) -> dict[str, str]:

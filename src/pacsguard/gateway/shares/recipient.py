@@ -13,6 +13,7 @@ revoked by ``share:attempts`` (``share.revoked``).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NoReturn
@@ -117,16 +118,29 @@ class RecipientDesk:
         objects = _objects(link) if study is None else ObjectRef(share_id=link.id, study_uid=study, count=1)
         await self.gateway.record(actor, "share.opened", objects=objects, detail={**_about(link), "what": what})
 
-    async def downloaded(self, link: ShareLink, actor: Actor, entries: list[CatalogueEntry]) -> None:
-        """``share.opened`` (download) and one ``study.read`` per study, carrying the share."""
-        await self.opened(link, actor, "download")
-        for entry in entries:
+    def study_read(self, link: ShareLink, actor: Actor) -> Callable[[CatalogueEntry, int, int], Awaitable[None]]:
+        """The ``on_study`` hook of a download: one ``study.read`` per study, with its
+        instances and bytes and the share, durable before the study's first byte."""
+
+        async def on_study(entry: CatalogueEntry, instances: int, size: int) -> None:
             await self.gateway.record(
-                actor, "study.read", objects=ObjectRef(share_id=link.id, study_uid=entry.study_uid,
-                                                       patient_id=entry.patient_id or None, zone=entry.zone),
+                actor, "study.read", objects=_study(link, entry, instances, size),
                 detail={"action": "read", "kind": "share-download", "download": True, "share_id": link.id,
                         "creator": link.creator, "recipient": link.recipient},
             )  # fmt: skip
+
+        return on_study
+
+    def study_failed(self, link: ShareLink, actor: Actor) -> Callable[[CatalogueEntry, BaseException], Awaitable[None]]:
+        """The ``on_failure`` hook of a download: the study that could not be fetched."""
+
+        async def on_failure(entry: CatalogueEntry, exc: BaseException) -> None:
+            await self.gateway.record(
+                actor, "study.read", outcome=Outcome.ERROR, objects=_study(link, entry),
+                detail={"action": "read", "kind": "share-download", "share_id": link.id, "error": str(exc)[:500]},
+            )  # fmt: skip
+
+        return on_failure
 
     # --- the gates ----------------------------------------------------------------------
     async def check_passcode(self, link: ShareLink, actor: Actor, passcode: str) -> bool:
@@ -189,6 +203,13 @@ def _objects(link: ShareLink) -> ObjectRef:
     return ObjectRef(
         share_id=link.id, study_uid=link.studies[0], count=len(link.studies), target_principal=link.creator
     )
+
+
+def _study(link: ShareLink, entry: CatalogueEntry, count: int | None = None, size: int | None = None) -> ObjectRef:
+    return ObjectRef(
+        share_id=link.id, study_uid=entry.study_uid, patient_id=entry.patient_id or None, zone=entry.zone,
+        count=count, bytes=size,
+    )  # fmt: skip
 
 
 def _about(link: ShareLink) -> dict[str, Any]:

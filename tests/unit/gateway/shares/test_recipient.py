@@ -79,7 +79,9 @@ def test_a_passcode_gates_the_link(shares: Shares) -> None:
     right = shares.form(path_of(created), action="passcode", passcode="correct horse")
     assert right.status_code == 303
     cookie = right.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie and f"path={path_of(created).lower()}" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    assert f"path={path_of(created).lower()}" in cookie
     page = shares.visit(path_of(created))
     assert shares.world.studies["N1"].study_uid in page.text
     failures = [e for e in shares.world.events("share.opened") if e.outcome == "failure"]
