@@ -90,14 +90,21 @@ class Shares:
         assert match is not None, page.text
         return self.visit(path, "POST", data={"form": match.group(1), **fields})
 
-    def with_settings(self, toml: str) -> None:
-        """Append ``toml`` to the site's settings and serve the app built from them."""
+    def with_settings(self, smtp: str) -> None:
+        """Put ``smtp`` in place of the site's ``[shares.smtp]`` table and serve the app
+        built from those settings."""
         site_dir = self.world.site.settings.site
         path = site_dir / "pacsguard.toml"
-        path.write_text(path.read_text() + "\n" + toml)
+        path.write_text(with_smtp(path.read_text(), smtp))
         site = dataclasses.replace(self.world.site, settings=config.load(site_dir))
         w = self.world
         self.app = build_app(site, w.archives, lambda: w.point, w.options)
+
+
+def with_smtp(text: str, smtp: str) -> str:
+    """The settings ``text`` with its ``[shares.smtp]`` table replaced by ``smtp``."""
+    kept = re.sub(r"^\[shares\.smtp\]\n(?:(?!\[|# The archives).*\n)*", "", text, flags=re.M)
+    return kept + "\n" + smtp
 
 
 def path_of(created: dict[str, Any]) -> str:
