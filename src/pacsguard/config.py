@@ -197,6 +197,8 @@ class ShareSettings(_Section):
     ``max_attempts`` wrong passcodes or codes lock the link; after the passcode or code a
     recipient's cookie lasts ``session_seconds``."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)  # defaults meet the limits too
+
     max_days: float = Field(30, gt=0)
     default_days: float = Field(7, gt=0)
     max_opens_limit: int = Field(100, ge=1)

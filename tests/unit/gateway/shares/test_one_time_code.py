@@ -92,7 +92,9 @@ def test_a_relay_that_is_down_is_a_clear_retry_later(shares: Shares, smtp: Mailb
 def test_smtp_settings_errors_name_the_key(shares: Shares) -> None:
     site = shares.world.site.settings.site
     text = (site / "pacsguard.toml").read_text()
-    (site / "pacsguard.toml").write_text(with_smtp(text, '[shares.smtp]\nhost = "mail"\npassword_env = "NO_SUCH_VAR"\n'))
+    (site / "pacsguard.toml").write_text(
+        with_smtp(text, '[shares.smtp]\nhost = "mail"\npassword_env = "NO_SUCH_VAR"\n')
+    )
     settings = config.load(site)
     with pytest.raises(ConfigError) as caught:
         open_mailer(settings.shares, site, environ={})
