@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,6 @@ def test_bad_share_settings_name_the_key(tmp_path: Path, text: str, key: str) ->
     assert [p.key for p in caught.value.problems] == [key]
 
 
-def test_the_scaffolded_settings_are_the_defaults(make_site: object) -> None:
-    assert callable(make_site)
+def test_the_scaffolded_settings_are_the_defaults(make_site: Callable[..., Path]) -> None:
     site = make_site()
     assert config.load(site).shares == config.ShareSettings()
