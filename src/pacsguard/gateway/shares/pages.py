@@ -84,7 +84,8 @@ class SharePages:
         step = self.desk.step(link, grant)
         if step is not Step.OPEN:
             return self._gate(token, link, step, message, status)
-        fresh = None if grant is not None else await self.desk.admit(link, actor, "page")
+        opened = grant is not None and grant.stage == Step.OPEN
+        fresh = None if opened else await self.desk.admit(link, actor, "page")
         await self.desk.opened(link, actor, "page")
         entries = await self.gateway.entries(link.studies)
         shown = [entries[uid] for uid in link.studies if uid in entries]

@@ -121,7 +121,7 @@ def shares(world: World) -> Shares:
     d.principals.create("olga", kind=PrincipalKind.PERSON, display_name="Olga", zone="north", by=OPERATOR)
     d.assignments.grant("olga", RoleRef("north", "security-officer"), by=OPERATOR)
     api = {who: d.tokens.issue(who, name="api", scopes=["api"], by=OPERATOR).secret for who in ("alice", "bob", "olga")}
-    return Shares(world, api)
+    return Shares(world, api, app=world.app)  # one app for the whole test, as a server would
 
 
 # --- a real SMTP server with STARTTLS -------------------------------------------------------
