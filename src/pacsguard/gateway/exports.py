@@ -210,7 +210,7 @@ async def _study_entries(
         out.writer = writer = out.file.open(entry_info(name, instance.size, when), "w")
         yield out.sink.drain()
         for _ in range(instance.records):
-            data = await anyio.to_thread.run_sync(spool.read)
+            data = spool.read()
             writer.write(data)
             progress.bytes_done += len(data)
             yield out.sink.drain()

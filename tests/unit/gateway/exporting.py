@@ -101,11 +101,15 @@ class FailingAudit:
         return self.inner.health  # type: ignore[no-any-return]
 
 
-def app_with_audit(world: World, audit: FailingAudit) -> Any:
-    gateway = Gateway(
-        directory=world.site.directory, catalogue=world.site.catalogue, audit=audit, archives=world.archives,
-        point_source=lambda: world.point, clock=world.site.clock, options=world.options,
+def gateway_of(world: World, audit: Any = None) -> Gateway:
+    return Gateway(
+        directory=world.site.directory, catalogue=world.site.catalogue, audit=audit or world.site.audit,
+        archives=world.archives, point_source=lambda: world.point, clock=world.site.clock, options=world.options,
     )  # fmt: skip
+
+
+def app_with_audit(world: World, audit: FailingAudit) -> Any:
+    gateway = gateway_of(world, audit)
     return site_app(gateway, [exports_router(gateway)])
 
 
@@ -122,7 +126,7 @@ class Streamed:
 
 
 def stream_to(app: Any, path: str, body: dict[str, Any], headers: dict[str, str],
-              sink: Callable[[bytes], None]) -> Streamed:  # fmt: skip
+              sink: Callable[[bytes], object]) -> Streamed:  # fmt: skip
     """POST ``body`` to ``app`` as a server would, handing each body chunk to ``sink``
     (httpx's ASGITransport keeps the whole body; this does not)."""
     payload = json.dumps(body).encode()

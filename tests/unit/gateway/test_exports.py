@@ -5,12 +5,14 @@ byte-identical to the archive, progress for its owner only, fail closed."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from typing import Any
 
 import pytest
 
-from pacsguard.archives import Archive
+from pacsguard.archives import Archive, CatalogueEntry
+from pacsguard.gateway import zip_studies
 from pacsguard.monitor import Alert, Engine, load_rules
 from tests.dicomfiles import make_study
 from tests.unit.gateway.exporting import (
@@ -20,6 +22,7 @@ from tests.unit.gateway.exporting import (
     api_headers,
     app_with_audit,
     broken_copy,
+    gateway_of,
     post_export,
     stream_to,
     unzip,
@@ -94,6 +97,38 @@ def test_when_nothing_may_be_exported_the_answer_is_the_404_of_an_unknown_study(
     assert sorted(secret.headers.keys()) == sorted(unknown.headers.keys())
     assert len(exporting.events("access.denied")) == 2
     assert exporting.events("study.export") == []
+
+
+def test_zip_studies_hands_each_study_to_on_study_before_any_of_its_bytes(exporting: World) -> None:
+    n1, s1 = exporting.studies["N1"], exporting.studies["S1"]
+    found = exporting.site.catalogue.get_many([n1.study_uid, s1.study_uid])
+    entries = [found[n1.study_uid], found[s1.study_uid]]
+    received = bytearray()
+    calls: list[tuple[str, int, int, bool]] = []
+
+    async def on_study(entry: CatalogueEntry, instances: int, size: int) -> None:
+        calls.append((entry.study_uid, instances, size, entry.study_uid.encode() in received))
+
+    async def download() -> None:
+        stream = zip_studies(gateway_of(exporting), entries, on_study=on_study, manifest={"share": "s-1"})
+        async for chunk in stream:
+            received.extend(chunk)
+
+    run(download())
+    assert calls == [(n1.study_uid, 4, n1.size, False), (s1.study_uid, 4, s1.size, False)]
+    with zipfile.ZipFile(io.BytesIO(bytes(received))) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert sum(name.startswith(f"S-200/{s1.study_uid}/") for name in archive.namelist()) == 4
+    assert manifest["share"] == "s-1"
+    assert [s["instances"] for s in manifest["studies"]] == [4, 4]
+
+
+def test_names_in_the_zip_cannot_climb_out_of_the_folder(exporting: World) -> None:
+    uid = _store(exporting, "north", "../../etc/passwd")
+    files, _ = unzip(post_export(exporting, "alice", [uid]))
+    (name,) = files
+    assert name.startswith(f"_.._etc_passwd/{uid}/")
+    assert all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def test_the_site_templates_export_rule_wants_two_factors_so_a_token_exports_nothing(world: World) -> None:
