@@ -102,20 +102,7 @@ class PartSplitter:
         if self._state == "body":
             return self._body(data, pos, out)
         if self._state == "headers":
-            if len(data) - pos < 2:
-                return None
-            if data.startswith(b"\r\n", pos):  # a part without headers
-                out.append({})
-                self._state = "body"
-                return pos + 2
-            end = data.find(b"\r\n\r\n", pos)
-            if end < 0:
-                if len(data) - pos > _MAX_PART_HEADERS:
-                    raise ValueError("a multipart part has an overlong header block")
-                return None
-            out.append(_headers(data[pos:end]))
-            self._state = "body"
-            return end + 4
+            return self._header_block(data, pos, out)
         if self._state == "after":
             return self._after_delimiter(data, pos)
         if self._state == "preamble":
@@ -123,6 +110,22 @@ class PartSplitter:
         if data[pos:].strip():
             raise ValueError("data after the final multipart boundary")
         return None if pos == len(data) else len(data)
+
+    def _header_block(self, data: bytes, pos: int, out: list[Piece]) -> int | None:
+        if len(data) - pos < 2:
+            return None
+        if data.startswith(b"\r\n", pos):  # a part without headers
+            out.append({})
+            self._state = "body"
+            return pos + 2
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            if len(data) - pos > _MAX_PART_HEADERS:
+                raise ValueError("a multipart part has an overlong header block")
+            return None
+        out.append(_headers(data[pos:end]))
+        self._state = "body"
+        return end + 4
 
     def _preamble(self, data: bytes, pos: int) -> int | None:
         if data.startswith(self._first, pos):

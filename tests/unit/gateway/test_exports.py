@@ -7,12 +7,15 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from pacsguard.archives import Archive, CatalogueEntry
-from pacsguard.gateway import zip_studies
+from pacsguard.errors import NotFound
+from pacsguard.gateway import ExportProgress, zip_studies
+from pacsguard.gateway.exports import ExportRegistry
 from pacsguard.monitor import Alert, Engine, load_rules
 from tests.dicomfiles import make_study
 from tests.unit.gateway.exporting import (
@@ -105,22 +108,47 @@ def test_zip_studies_hands_each_study_to_on_study_before_any_of_its_bytes(export
     entries = [found[n1.study_uid], found[s1.study_uid]]
     received = bytearray()
     calls: list[tuple[str, int, int, bool]] = []
+    progress = ExportProgress.start(exporting.site.clock.now(), len(entries), "share-recipient")
+    seen: list[tuple[str, int, int]] = []
 
     async def on_study(entry: CatalogueEntry, instances: int, size: int) -> None:
         calls.append((entry.study_uid, instances, size, entry.study_uid.encode() in received))
+        seen.append((progress.state, progress.studies_done, progress.instances_done))
 
     async def download() -> None:
-        stream = zip_studies(gateway_of(exporting), entries, on_study=on_study, manifest={"share": "s-1"})
+        stream = zip_studies(gateway_of(exporting), entries, progress=progress, on_study=on_study,
+                             manifest={"share": "s-1"})  # fmt: skip
         async for chunk in stream:
             received.extend(chunk)
 
     run(download())
     assert calls == [(n1.study_uid, 4, n1.size, False), (s1.study_uid, 4, s1.size, False)]
+    assert seen == [("running", 0, 0), ("running", 1, 4)]
+    assert (progress.state, progress.studies_done, progress.instances_done) == ("done", 2, 8)
+    assert progress.bytes_done == n1.size + s1.size
     with zipfile.ZipFile(io.BytesIO(bytes(received))) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         assert sum(name.startswith(f"S-200/{s1.study_uid}/") for name in archive.namelist()) == 4
     assert manifest["share"] == "s-1"
     assert [s["instances"] for s in manifest["studies"]] == [4, 4]
+
+
+def test_the_progress_registry_is_bounded_and_forgets_finished_exports_first() -> None:
+    now = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    registry = ExportRegistry(capacity=2)
+    first, second, third = (ExportProgress.start(now, 1, "alice") for _ in range(3))
+    registry.add(first)
+    registry.add(second)
+    second.finish(now)
+    registry.add(third)
+    assert registry.get(first.id, "alice") is first
+    with pytest.raises(NotFound):
+        registry.get(second.id, "alice")
+    with pytest.raises(NotFound):
+        registry.get(third.id, "bob")
+    registry.add(ExportProgress.start(now, 1, "alice"))  # all running: the oldest goes
+    with pytest.raises(NotFound):
+        registry.get(first.id, "alice")
 
 
 def test_names_in_the_zip_cannot_climb_out_of_the_folder(exporting: World) -> None:
@@ -176,6 +204,7 @@ def test_a_bad_uid_is_a_400_naming_it_and_audited(exporting: World) -> None:
         {"studies": "1.2.3"},
         {"studies": ["1.2"], "purpose": "fun"},
         {"studies": ["1.2"], "extra": 1},
+        {"studies": ["1.2"], "break_glass_reason": "emergency"},  # break-glass never covers exports
     ],
 )
 def test_a_body_outside_the_api_is_a_400_naming_the_field(exporting: World, body: dict[str, object]) -> None:
