@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Annotated, Any, Literal
 
-import anyio.to_thread
+import anyio
+import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
@@ -188,13 +189,15 @@ async def _fetch(
         instances = await spool_study(retrieved, spool, archive.name)
         if not instances:
             raise ArchiveUnavailable(f"archive {archive.name!r} returned no instance")
-    except (ArchiveError, TimeoutError, OSError) as exc:
+    except Exception as exc:  # whatever stopped the study, it is recorded before anything else
         log.warning("export of study %s failed: %s", entry.study_uid, exc)
         if on_failure is not None:
             await on_failure(entry, exc)
         if isinstance(exc, ArchiveUnavailable):
             raise
-        raise ArchiveUnavailable(f"the archive of zone {entry.zone!r} could not deliver a study: {exc}") from exc
+        if isinstance(exc, ArchiveError | TimeoutError | OSError | httpx.HTTPError):
+            raise ArchiveUnavailable(f"the archive of zone {entry.zone!r} could not deliver a study: {exc}") from exc
+        raise
     spool.rewind()
     return instances
 

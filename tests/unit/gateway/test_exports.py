@@ -269,6 +269,19 @@ def test_an_archive_down_mid_export_ends_the_stream_and_records_the_failure(expo
     assert events[0].detail["export"] == events[1].detail["export"]
 
 
+def test_an_upstream_connection_that_breaks_mid_study_is_a_502_and_audited(exporting: World) -> None:
+    n1 = exporting.studies["N1"]
+    archives: dict[str, Archive] = {
+        **exporting.archives,
+        "north": broken_copy(exporting, "north", set(), {n1.study_uid}),
+    }
+    response = post_export(exporting, "alice", [n1.study_uid], app=exporting.app_with(archives))
+    assert response.status_code == 502
+    (event,) = exporting.events("study.export")
+    assert event.outcome.value == "error"
+    assert "connection reset" in str(event.detail["error"])
+
+
 def test_sixteen_exported_studies_make_the_monitors_export_rule_fire(exporting: World) -> None:
     uids = [_store(exporting, "north", f"N-3{n:02d}") for n in range(16)]
     assert post_export(exporting, "alice", uids[:15]).status_code == 200
