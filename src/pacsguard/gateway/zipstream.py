@@ -8,6 +8,8 @@ memory grow with its size. So each study is first written to an unlinked tempora
 sealed with AES-256-GCM under a key that lives only in this process (PHI never rests on
 disk in clear, and is unreadable once the export ends), then copied into the ZIP.
 Memory stays at a few MiB whatever the study size; disk use is one study at a time.
+Spool reads and writes run on the event loop: each is at most 1 MiB through the page
+cache, and a hop to a worker thread per record cost more than it saved when measured.
 
 The ZIP itself is written by the standard library's ``zipfile`` onto a sink that cannot
 seek: every entry gets a data descriptor, and ZIP64 records appear when an entry or the

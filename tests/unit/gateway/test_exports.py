@@ -213,6 +213,12 @@ def test_a_body_outside_the_api_is_a_400_naming_the_field(exporting: World, body
     assert response.json()["problems"]
 
 
+def test_the_openapi_document_describes_the_export_routes(exporting: World) -> None:
+    paths = exporting.get(None, "/api/openapi.json").json()["paths"]
+    assert "application/zip" in paths["/v1/exports"]["post"]["responses"]["200"]["content"]
+    assert "get" in paths["/v1/exports/{export_id}"]
+
+
 def test_no_credentials_no_export(exporting: World) -> None:
     response = exporting.request(None, "POST", "/api/v1/exports", json={"studies": [UNKNOWN]})
     assert response.status_code == 401
