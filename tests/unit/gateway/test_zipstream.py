@@ -143,3 +143,19 @@ def test_the_zip_sink_makes_a_readable_zip_with_data_descriptors() -> None:
         assert info.flag_bits & 0x08  # sizes and CRC follow the data
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert back.read("a/b.dcm") == b"hello"
+
+
+def test_an_entry_declared_over_4_gib_gets_zip64_sizes() -> None:
+    sink = ZipSink()
+    archive = open_zip(sink)
+    out = io.BytesIO()
+    with archive.open(entry_info("big.dcm", 5 << 30, datetime(2026, 11, 23)), "w") as member:
+        member.write(b"hello")  # declared size decides the header form; the descriptor has the real one
+    archive.close()
+    out.write(sink.drain())
+    data = out.getvalue()
+    extra_length = int.from_bytes(data[28:30], "little")
+    extra = data[30 + len("big.dcm") : 30 + len("big.dcm") + extra_length]
+    assert extra[:2] == b"\x01\x00"  # the ZIP64 extended information field (APPNOTE 4.5.3)
+    with zipfile.ZipFile(out) as back:
+        assert back.read("big.dcm") == b"hello"
