@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Annotated, Any, Literal
 
-import anyio.to_thread
+import anyio
+import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
 from pacsguard.archives import DICOM_ACCEPT, CatalogueEntry, is_valid_uid
-from pacsguard.domain import Action, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
+from pacsguard.domain import Action, Decision, ObjectRef, Outcome, Purpose
 from pacsguard.errors import ArchiveError, ArchiveUnavailable, AuditError, BadRequest, NotFound
 from pacsguard.gateway.api import api_caller
 from pacsguard.gateway.auth import Caller
@@ -188,13 +189,15 @@ async def _fetch(
         instances = await spool_study(retrieved, spool, archive.name)
         if not instances:
             raise ArchiveUnavailable(f"archive {archive.name!r} returned no instance")
-    except (ArchiveError, TimeoutError, OSError) as exc:
+    except Exception as exc:  # whatever stopped the study, it is recorded before anything else
         log.warning("export of study %s failed: %s", entry.study_uid, exc)
         if on_failure is not None:
             await on_failure(entry, exc)
         if isinstance(exc, ArchiveUnavailable):
             raise
-        raise ArchiveUnavailable(f"the archive of zone {entry.zone!r} could not deliver a study: {exc}") from exc
+        if isinstance(exc, ArchiveError | TimeoutError | OSError | httpx.HTTPError):
+            raise ArchiveUnavailable(f"the archive of zone {entry.zone!r} could not deliver a study: {exc}") from exc
+        raise
     spool.rewind()
     return instances
 
@@ -210,7 +213,7 @@ async def _study_entries(
         out.writer = writer = out.file.open(entry_info(name, instance.size, when), "w")
         yield out.sink.drain()
         for _ in range(instance.records):
-            data = await anyio.to_thread.run_sync(spool.read)
+            data = spool.read()
             writer.write(data)
             progress.bytes_done += len(data)
             yield out.sink.drain()
@@ -253,7 +256,8 @@ def _reason(exc: BaseException) -> str:
 
 # --- the API ----------------------------------------------------------------------------------
 class ExportRequest(BaseModel):
-    """What to export: study instance UIDs, why, and an optional break-glass reason."""
+    """What to export: study instance UIDs and why. There is no break-glass for exports
+    (emergency access covers query and read only)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -261,7 +265,6 @@ class ExportRequest(BaseModel):
         min_length=1, max_length=MAX_STUDIES, description="Study Instance UIDs"
     )
     purpose: Purpose = Purpose.TREATMENT
-    break_glass_reason: str | None = Field(default=None, min_length=3, max_length=512)
 
 
 class ExportStatus(BaseModel):
@@ -305,7 +308,6 @@ class ExportRegistry:
 class _Permitted:
     entry: CatalogueEntry
     decision: Decision
-    grant: BreakGlassGrant | None
 
 
 def exports_router(gateway: Gateway, registry: ExportRegistry | None = None) -> APIRouter:
@@ -321,7 +323,7 @@ def exports_router(gateway: Gateway, registry: ExportRegistry | None = None) -> 
     )
     async def create(body: ExportRequest, caller: Caller = Depends(api_caller(gateway))) -> ZipResponse:  # noqa: B008
         uids = await _checked_uids(gateway, caller, body)
-        intent = Intent(body.purpose, body.break_glass_reason)
+        intent = Intent(body.purpose)
         permitted, refused = await _decide(gateway, caller, uids, intent)
         if not permitted:
             raise NotFound("not found")
@@ -363,8 +365,8 @@ async def _checked_uids(gateway: Gateway, caller: Caller, body: ExportRequest) -
 async def _decide(
     gateway: Gateway, caller: Caller, uids: list[str], intent: Intent
 ) -> tuple[list[_Permitted], list[str]]:
-    """One batched decision; break-glass for the denied ones if a reason was given.
-    Unknown and refused studies are audited alike and returned in request order."""
+    """One batched decision. Unknown and refused studies are audited alike and returned in
+    request order. (Break-glass never covers exports: ``BREAK_GLASS_ACTIONS``.)"""
     entries = await gateway.entries(uids)
     known = [entries[u] for u in uids if u in entries]
     decisions = await gateway.decide(caller, Action.EXPORT, [resource_of(e) for e in known], intent)
@@ -372,18 +374,14 @@ async def _decide(
     permitted: list[_Permitted] = []
     refused: list[str] = []
     for uid in uids:
-        entry, decision, grant = entries.get(uid), decided.get(uid), None
-        if entry is not None and decision is not None and not decision.permitted and intent.break_glass_reason:
-            grant = await gateway.break_glass(caller, entry, intent)
-            if grant is not None:
-                (decision,) = await gateway.decide(caller, Action.EXPORT, [resource_of(entry)], intent, grant)
+        entry, decision = entries.get(uid), decided.get(uid)
         if entry is not None and decision is not None and decision.permitted and gateway.archive_for(entry):
-            permitted.append(_Permitted(entry, decision, grant))
+            permitted.append(_Permitted(entry, decision))
             continue
         reason = "unknown" if entry is None else "denied" if decision and not decision.permitted else "no-archive"
         await gateway.record(
             caller, "access.denied", outcome=Outcome.DENIED, objects=_objects(uid, entry), decision=decision,
-            grant=grant, detail={"action": Action.EXPORT.value, "purpose": intent.purpose.value, "reason": reason},
+            detail={"action": Action.EXPORT.value, "purpose": intent.purpose.value, "reason": reason},
         )  # fmt: skip
         refused.append(uid)
     return permitted, refused
@@ -398,8 +396,7 @@ def _study_event(
         p = decided[entry.study_uid]
         await gateway.record(
             caller, "study.export", objects=_objects(entry.study_uid, entry, instances, size), decision=p.decision,
-            grant=p.grant, detail={"action": Action.EXPORT.value, "purpose": intent.purpose.value,
-                                   "export": progress.id, "break_glass": p.grant.id if p.grant else None},
+            detail={"action": Action.EXPORT.value, "purpose": intent.purpose.value, "export": progress.id},
         )  # fmt: skip
 
     return on_study

@@ -8,6 +8,8 @@ memory grow with its size. So each study is first written to an unlinked tempora
 sealed with AES-256-GCM under a key that lives only in this process (PHI never rests on
 disk in clear, and is unreadable once the export ends), then copied into the ZIP.
 Memory stays at a few MiB whatever the study size; disk use is one study at a time.
+Spool reads and writes run on the event loop: each is at most 1 MiB through the page
+cache, and a hop to a worker thread per record cost more than it saved when measured.
 
 The ZIP itself is written by the standard library's ``zipfile`` onto a sink that cannot
 seek: every entry gets a data descriptor, and ZIP64 records appear when an entry or the
@@ -36,6 +38,7 @@ from pacsguard.errors import ArchiveUnavailable
 
 __all__ = [
     "PartSplitter",
+    "Piece",
     "SealedSpool",
     "SpooledInstance",
     "ZipSink",
@@ -60,102 +63,113 @@ def safe_component(text: str, fallback: str = "unknown") -> str:
 
 
 # --- multipart/related, split as it streams --------------------------------------------------
+Piece = dict[str, str] | bytes | None
+
+
 class PartSplitter:
     """Incremental splitter of a multipart/related body (RFC 2046 §5.1, RFC 2387).
 
     ``feed(chunk)`` returns what the chunk completes, in order: a ``dict`` of lower-cased
     headers when a part starts, ``bytes`` of its payload, ``None`` when it ends. Raises
     ``ValueError`` on a malformed body; ``close()`` raises when the final boundary is missing.
+    Payload bytes are cut from the chunks as they come: only a possible partial boundary
+    (or a part's header block) is carried over to the next chunk.
     """
 
     def __init__(self, content_type: str) -> None:
         boundary = related_boundary(content_type).encode("latin-1")
         self._first = b"--" + boundary
         self._delimiter = b"\r\n--" + boundary
-        self._buffer = bytearray()
+        self._rest = b""
         self._state = "preamble"
 
-    def feed(self, chunk: bytes) -> list[dict[str, str] | bytes | None]:
-        self._buffer += chunk
-        out: list[dict[str, str] | bytes | None] = []
-        while self._step(out):
-            pass
+    def feed(self, chunk: bytes) -> list[Piece]:
+        data = self._rest + chunk if self._rest else bytes(chunk)
+        out: list[Piece] = []
+        pos = 0
+        while True:
+            moved = self._step(data, pos, out)
+            if moved is None:
+                break
+            pos = moved
+        self._rest = data[pos:]
         return out
 
     def close(self) -> None:
         if self._state != "done":
             raise ValueError("the multipart body ends before its final boundary")
 
-    def _step(self, out: list[dict[str, str] | bytes | None]) -> bool:
-        buf = self._buffer
-        if self._state == "preamble":
-            return self._preamble()
-        if self._state == "after":
-            return self._after_delimiter()
-        if self._state == "headers":
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > _MAX_PART_HEADERS:
-                    raise ValueError("a multipart part has an overlong header block")
-                return False
-            out.append(_headers(bytes(buf[:end])))
-            del buf[: end + 4]
-            self._state = "body"
-            return True
+    def _step(self, data: bytes, pos: int, out: list[Piece]) -> int | None:
+        """Consume what it can from ``data[pos:]``; the new position, or ``None`` to wait."""
         if self._state == "body":
-            return self._body(out)
-        if buf.strip():
+            return self._body(data, pos, out)
+        if self._state == "headers":
+            return self._header_block(data, pos, out)
+        if self._state == "after":
+            return self._after_delimiter(data, pos)
+        if self._state == "preamble":
+            return self._preamble(data, pos)
+        if data[pos:].strip():
             raise ValueError("data after the final multipart boundary")
-        buf.clear()
-        return False
+        return None if pos == len(data) else len(data)
 
-    def _preamble(self) -> bool:
-        buf = self._buffer
-        if buf.startswith(self._first):
-            del buf[: len(self._first)]
+    def _header_block(self, data: bytes, pos: int, out: list[Piece]) -> int | None:
+        if len(data) - pos < 2:
+            return None
+        if data.startswith(b"\r\n", pos):  # a part without headers
+            out.append({})
+            self._state = "body"
+            return pos + 2
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            if len(data) - pos > _MAX_PART_HEADERS:
+                raise ValueError("a multipart part has an overlong header block")
+            return None
+        out.append(_headers(data[pos:end]))
+        self._state = "body"
+        return end + 4
+
+    def _preamble(self, data: bytes, pos: int) -> int | None:
+        if data.startswith(self._first, pos):
             self._state = "after"
-            return True
-        at = buf.find(self._delimiter)
+            return pos + len(self._first)
+        if len(data) - pos < len(self._first):
+            return None
+        at = data.find(self._delimiter, pos)
         if at < 0:
-            if len(buf) > _MAX_PART_HEADERS:
+            if len(data) - pos > _MAX_PART_HEADERS:
                 raise ValueError("the multipart body has no boundary line")
-            return False
-        del buf[: at + len(self._delimiter)]
+            return None
         self._state = "after"
-        return True
+        return at + len(self._delimiter)
 
-    def _after_delimiter(self) -> bool:
-        buf = self._buffer
-        if len(buf) < 2:
-            return False
-        if buf.startswith(b"--"):
-            del buf[:2]
+    def _after_delimiter(self, data: bytes, pos: int) -> int | None:
+        if data.startswith(b"--", pos):
             self._state = "done"
-            return True
-        stripped = buf.lstrip(b" \t")  # transport padding (RFC 2046 §5.1.1)
-        if len(stripped) < 2:
-            return False
-        if not stripped.startswith(b"\r\n"):
+            return pos + 2
+        at = pos
+        while at < len(data) and data[at] in b" \t":  # transport padding (RFC 2046 §5.1.1)
+            at += 1
+        if len(data) - at < 2:
+            return None
+        if not data.startswith(b"\r\n", at):
             raise ValueError("malformed boundary line in the multipart body")
-        del buf[: len(buf) - len(stripped) + 2]
         self._state = "headers"
-        return True
+        return at + 2
 
-    def _body(self, out: list[dict[str, str] | bytes | None]) -> bool:
-        buf = self._buffer
-        at = buf.find(self._delimiter)
+    def _body(self, data: bytes, pos: int, out: list[Piece]) -> int | None:
+        at = data.find(self._delimiter, pos)
         if at >= 0:
-            if at:
-                out.append(bytes(buf[:at]))
+            if at > pos:
+                out.append(data[pos:at])
             out.append(None)
-            del buf[: at + len(self._delimiter)]
             self._state = "after"
-            return True
-        keep = len(self._delimiter) - 1  # a delimiter may straddle two chunks
-        if len(buf) > keep:
-            out.append(bytes(buf[: len(buf) - keep]))
-            del buf[: len(buf) - keep]
-        return False
+            return at + len(self._delimiter)
+        safe = len(data) - (len(self._delimiter) - 1)  # a delimiter may straddle two chunks
+        if safe > pos:
+            out.append(data[pos:safe])
+            return safe
+        return None
 
 
 def _headers(block: bytes) -> dict[str, str]:

@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,21 +64,40 @@ def unzip(response: httpx.Response) -> tuple[dict[str, bytes], dict[str, Any]]:
 
 
 class BrokenArchive(EmbeddedArchive):
-    """An embedded archive whose retrieval of some studies fails as a down upstream would."""
+    """An embedded archive that cannot be reached for the ``broken`` studies, and whose
+    connection breaks after the first part of the ``cut`` ones."""
 
     broken: set[str]
+    cut: set[str]
 
     async def retrieve_study(self, study_uid: str, accept: str = DICOM_ACCEPT) -> Retrieved:
         if study_uid in self.broken:
             raise ArchiveUnavailable(f"archive {self.name!r} cannot be reached")
-        return await super().retrieve_study(study_uid, accept)
+        retrieved = await super().retrieve_study(study_uid, accept)
+        if study_uid not in self.cut:
+            return retrieved
+
+        async def cut_short() -> AsyncIterator[bytes]:
+            async for n, chunk in _numbered(retrieved):
+                if n == 3:  # the first part's head, payload and CRLF went through
+                    raise httpx.ReadError("connection reset by peer")
+                yield chunk
+
+        return Retrieved(retrieved.content_type, cut_short(), retrieved.aclose)
 
 
-def broken_copy(world: World, zone: str, broken: set[str]) -> BrokenArchive:
+async def _numbered(retrieved: Retrieved) -> AsyncIterator[tuple[int, bytes]]:
+    n = 0
+    async for chunk in retrieved:
+        yield n, chunk
+        n += 1
+
+
+def broken_copy(world: World, zone: str, broken: set[str], cut: set[str] | None = None) -> BrokenArchive:
     archive: Any = world.archives[zone]
     key = load_site_key(archive.root.parent / "archive.key")  # the world's archives share one key
     copy = BrokenArchive(archive.name, world.site.engine, archive.root, key)
-    copy.broken = broken
+    copy.broken, copy.cut = broken, cut or set()
     return copy
 
 
@@ -101,11 +120,15 @@ class FailingAudit:
         return self.inner.health  # type: ignore[no-any-return]
 
 
-def app_with_audit(world: World, audit: FailingAudit) -> Any:
-    gateway = Gateway(
-        directory=world.site.directory, catalogue=world.site.catalogue, audit=audit, archives=world.archives,
-        point_source=lambda: world.point, clock=world.site.clock, options=world.options,
+def gateway_of(world: World, audit: Any = None) -> Gateway:
+    return Gateway(
+        directory=world.site.directory, catalogue=world.site.catalogue, audit=audit or world.site.audit,
+        archives=world.archives, point_source=lambda: world.point, clock=world.site.clock, options=world.options,
     )  # fmt: skip
+
+
+def app_with_audit(world: World, audit: FailingAudit) -> Any:
+    gateway = gateway_of(world, audit)
     return site_app(gateway, [exports_router(gateway)])
 
 
@@ -122,7 +145,7 @@ class Streamed:
 
 
 def stream_to(app: Any, path: str, body: dict[str, Any], headers: dict[str, str],
-              sink: Callable[[bytes], None]) -> Streamed:  # fmt: skip
+              sink: Callable[[bytes], object]) -> Streamed:  # fmt: skip
     """POST ``body`` to ``app`` as a server would, handing each body chunk to ``sink``
     (httpx's ASGITransport keeps the whole body; this does not)."""
     payload = json.dumps(body).encode()

@@ -5,12 +5,17 @@ byte-identical to the archive, progress for its owner only, fail closed."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from pacsguard.archives import Archive
+from pacsguard.archives import Archive, CatalogueEntry
+from pacsguard.errors import NotFound
+from pacsguard.gateway import ExportProgress, zip_studies
+from pacsguard.gateway.exports import ExportRegistry
 from pacsguard.monitor import Alert, Engine, load_rules
 from tests.dicomfiles import make_study
 from tests.unit.gateway.exporting import (
@@ -20,6 +25,7 @@ from tests.unit.gateway.exporting import (
     api_headers,
     app_with_audit,
     broken_copy,
+    gateway_of,
     post_export,
     stream_to,
     unzip,
@@ -96,6 +102,63 @@ def test_when_nothing_may_be_exported_the_answer_is_the_404_of_an_unknown_study(
     assert exporting.events("study.export") == []
 
 
+def test_zip_studies_hands_each_study_to_on_study_before_any_of_its_bytes(exporting: World) -> None:
+    n1, s1 = exporting.studies["N1"], exporting.studies["S1"]
+    found = exporting.site.catalogue.get_many([n1.study_uid, s1.study_uid])
+    entries = [found[n1.study_uid], found[s1.study_uid]]
+    received = bytearray()
+    calls: list[tuple[str, int, int, bool]] = []
+    progress = ExportProgress.start(exporting.site.clock.now(), len(entries), "share-recipient")
+    seen: list[tuple[str, int, int]] = []
+
+    async def on_study(entry: CatalogueEntry, instances: int, size: int) -> None:
+        calls.append((entry.study_uid, instances, size, entry.study_uid.encode() in received))
+        seen.append((progress.state, progress.studies_done, progress.instances_done))
+
+    async def download() -> None:
+        stream = zip_studies(gateway_of(exporting), entries, progress=progress, on_study=on_study,
+                             manifest={"share": "s-1"})  # fmt: skip
+        async for chunk in stream:
+            received.extend(chunk)
+
+    run(download())
+    assert calls == [(n1.study_uid, 4, n1.size, False), (s1.study_uid, 4, s1.size, False)]
+    assert seen == [("running", 0, 0), ("running", 1, 4)]
+    assert (progress.state, progress.studies_done, progress.instances_done) == ("done", 2, 8)
+    assert progress.bytes_done == n1.size + s1.size
+    with zipfile.ZipFile(io.BytesIO(bytes(received))) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert sum(name.startswith(f"S-200/{s1.study_uid}/") for name in archive.namelist()) == 4
+    assert manifest["share"] == "s-1"
+    assert [s["instances"] for s in manifest["studies"]] == [4, 4]
+
+
+def test_the_progress_registry_is_bounded_and_forgets_finished_exports_first() -> None:
+    now = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    registry = ExportRegistry(capacity=2)
+    first, second, third = (ExportProgress.start(now, 1, "alice") for _ in range(3))
+    registry.add(first)
+    registry.add(second)
+    second.finish(now)
+    registry.add(third)
+    assert registry.get(first.id, "alice") is first
+    with pytest.raises(NotFound):
+        registry.get(second.id, "alice")
+    with pytest.raises(NotFound):
+        registry.get(third.id, "bob")
+    registry.add(ExportProgress.start(now, 1, "alice"))  # all running: the oldest goes
+    with pytest.raises(NotFound):
+        registry.get(first.id, "alice")
+
+
+def test_names_in_the_zip_cannot_climb_out_of_the_folder(exporting: World) -> None:
+    uid = _store(exporting, "north", "../../etc/passwd")
+    files, _ = unzip(post_export(exporting, "alice", [uid]))
+    (name,) = files
+    assert name.startswith(f"_.._etc_passwd/{uid}/")
+    assert all(part not in ("", ".", "..") for part in name.split("/"))
+
+
 def test_the_site_templates_export_rule_wants_two_factors_so_a_token_exports_nothing(world: World) -> None:
     response = post_export(world, "alice", [world.studies["N1"].study_uid])
     assert response.status_code == 404
@@ -141,12 +204,19 @@ def test_a_bad_uid_is_a_400_naming_it_and_audited(exporting: World) -> None:
         {"studies": "1.2.3"},
         {"studies": ["1.2"], "purpose": "fun"},
         {"studies": ["1.2"], "extra": 1},
+        {"studies": ["1.2"], "break_glass_reason": "emergency"},  # break-glass never covers exports
     ],
 )
 def test_a_body_outside_the_api_is_a_400_naming_the_field(exporting: World, body: dict[str, object]) -> None:
     response = exporting.request(None, "POST", "/api/v1/exports", headers=api_headers(exporting, "alice"), json=body)
     assert response.status_code == 400
     assert response.json()["problems"]
+
+
+def test_the_openapi_document_describes_the_export_routes(exporting: World) -> None:
+    paths = exporting.get(None, "/api/openapi.json").json()["paths"]
+    assert "application/zip" in paths["/v1/exports"]["post"]["responses"]["200"]["content"]
+    assert "get" in paths["/v1/exports/{export_id}"]
 
 
 def test_no_credentials_no_export(exporting: World) -> None:
@@ -203,6 +273,19 @@ def test_an_archive_down_mid_export_ends_the_stream_and_records_the_failure(expo
     events = exporting.events("study.export")
     assert [(e.objects.study_uid, e.outcome.value) for e in events] == [(n1.study_uid, "success"), (other, "error")]
     assert events[0].detail["export"] == events[1].detail["export"]
+
+
+def test_an_upstream_connection_that_breaks_mid_study_is_a_502_and_audited(exporting: World) -> None:
+    n1 = exporting.studies["N1"]
+    archives: dict[str, Archive] = {
+        **exporting.archives,
+        "north": broken_copy(exporting, "north", set(), {n1.study_uid}),
+    }
+    response = post_export(exporting, "alice", [n1.study_uid], app=exporting.app_with(archives))
+    assert response.status_code == 502
+    (event,) = exporting.events("study.export")
+    assert event.outcome.value == "error"
+    assert "connection reset" in str(event.detail["error"])
 
 
 def test_sixteen_exported_studies_make_the_monitors_export_rule_fire(exporting: World) -> None:
