@@ -35,13 +35,14 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     opened = open_site_for_command(settings)
     store = PolicyStore(lambda: load_site_policy(settings.site), opened.clock)
     archives = open_archives(opened)
-    app = build_app(opened, archives, lambda: store.point)
     monitor = None
     if not no_monitor:
         monitor = open_monitor(
             settings.site / "rules", opened.engine, opened.audit, opened.directory, opened.clock,
             notifiers=load_notifiers(settings.site),
         )  # fmt: skip
+    app = build_app(opened, archives, lambda: store.point, monitor=monitor)
+    if monitor is not None:
         monitor.start()
     stop_forwarding = threading.Event()
     forwarder = open_syslog_forwarder(opened)
