@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
+from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, err_console, load_settings, site_option
-from pacsguard.cli._directory import open_site_for_command
+from pacsguard.cli._directory import open_site_for_command, record_log_use
 from pacsguard.clock import utc
+from pacsguard.domain.events import AuditEvent
 from pacsguard.errors import MonitorError
 from pacsguard.monitor import Alert, Engine, JsonlEventSource, RuleSet, load_rules, site_geo
 from pacsguard.monitor.containment import Containment, IpBlocks
@@ -74,47 +77,70 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 @click.option(
     "--events",
     "events_file",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A JSON Lines file of audit events, one per line, in seq order.",
+    help="A JSON Lines file of audit events in seq order (default: the site's own audit log).",
 )
 @click.option("--since", callback=_when, help="Only events at or after this time (ISO 8601).")
 @click.option("--until", callback=_when, help="Only events before this time (ISO 8601).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the alerts here as JSON Lines.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the alerts here as JSON Lines: rule, severity, subject (user, IP), first and triggering seq and time.",
+)
 def replay(
-    site: Path | None, events_file: Path, since: datetime | None, until: datetime | None, output: Path | None
+    site: Path | None, events_file: Path | None, since: datetime | None, until: datetime | None, output: Path | None
 ) -> None:
-    """Run the site's rules over past events and print what would have fired."""
+    """Run the site's rules over past events (the site's audit log, or a JSON Lines file)
+    and print what would have fired. Nothing is stored, notified or contained."""
     rules = _site_rules(site)
     engine = Engine(rules, geo=site_geo(rules.networks, rules.geoip))
-    source = JsonlEventSource(events_file, since, until)
+    source: JsonlEventSource | None = None
+    if events_file is not None:
+        source = JsonlEventSource(events_file, since, until)
+        events = source.events()
+    else:
+        events = _site_events(site, since, until)
     with err_console.status("replaying events…"):
-        alerts = list(engine.run(source.events()))
+        alerts = list(engine.run(events))
     if output is not None:
         _write(output, alerts)
     _report(alerts, engine, source)
+
+
+def _site_events(site: Path | None, since: datetime | None, until: datetime | None) -> Iterator[AuditEvent]:
+    """The site's logged events in the range; reading them is recorded first (audit.log.used)."""
+    opened = open_site_for_command(load_settings(site))
+    window = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
+    record_log_use(opened, purpose="monitor replay", **window)
+    return LogReader(opened.engine).iter_events(since, until)
 
 
 def _write(output: Path, alerts: list[Alert]) -> None:
     try:
         with output.open("w", encoding="utf-8") as out:
             for alert in alerts:
-                out.write(json.dumps(alert.to_json(), sort_keys=True) + "\n")
+                out.write(json.dumps(alert.replay_record(), sort_keys=True) + "\n")
     except OSError as exc:
         raise MonitorError(f"{output}: cannot write alerts: {exc.strerror or exc}") from exc
 
 
-def _report(alerts: list[Alert], engine: Engine, source: JsonlEventSource) -> None:
+def _report(alerts: list[Alert], engine: Engine, source: JsonlEventSource | None) -> None:
     table = _table("alerts that would have fired", "time", "rule", "severity", "subject", "evidence")
     for alert in alerts:
         table.add_row(
             alert.triggered_at.isoformat(), alert.rule_id, alert.severity.value, alert.subject, str(len(alert.evidence))
         )
     console.print(table)
-    for problem in source.problems:
+    for problem in source.problems if source is not None else ():
         err_console.print(f"skipped: {problem}", markup=False)
     stats = engine.stats()
-    skipped = source.skipped + stats.malformed + stats.unsequenced + stats.duplicates + sum(stats.missing.values())
+    skipped = (
+        (source.skipped if source is not None else 0)
+        + stats.malformed
+        + stats.unsequenced
+        + stats.duplicates
+        + sum(stats.missing.values())
+    )
     per_rule = ", ".join(f"{rid} {n}" for rid, n in sorted(Counter(a.rule_id for a in alerts).items()))
     console.print(f"{stats.processed} events, {skipped} skipped, {len(alerts)} alerts ({per_rule or 'none'})")
 
