@@ -21,7 +21,7 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -52,7 +52,8 @@ SIGNATURE_HEADER = "X-Pacsguard-Signature"
 NOTIFIERS: dict[str, str] = {
     "dashboard": "Stored with the alert for the dashboard; delivered as soon as the alert is stored.",
     "webhook": "POST of the alert as JSON, signed with HMAC-SHA256 in X-Pacsguard-Signature; retried with back-off.",
-    "email": "A plain-text mail to the rule's owner address over SMTP with STARTTLS (aiosmtplib); retried.",
+    "email": "A plain-text mail to the rule's owner (an address, a principal's e-mail, or every holder of a role)"
+    " and notify.yaml's 'to', over SMTP with STARTTLS (aiosmtplib); retried.",
     "syslog": "An RFC 5424 message (JSON body) over TCP with octet-counting framing; retried.",
 }
 
@@ -93,7 +94,9 @@ class WebhookNotifier:
 @dataclass
 class EmailNotifier:
     """Mails alerts over SMTP, upgrading with STARTTLS; raises ``aiosmtplib.SMTPException``
-    or ``OSError``. ``tls`` verifies the server (give the site's CA)."""
+    or ``OSError``. ``tls`` verifies the server (give the site's CA). ``owners`` resolves
+    the alert's owner to addresses (``monitor.owners.OwnerAddresses``); they get the mail
+    together with ``recipients``."""
 
     host: str
     port: int
@@ -104,11 +107,17 @@ class EmailNotifier:
     password: str | None = None
     timeout: float = 10.0
     channel: str = "email"
+    owners: Callable[[str], Sequence[str]] | None = None
+
+    def addresses(self, alert: Mapping[str, Any]) -> list[str]:
+        """The owner's addresses first, then ``recipients``, each once."""
+        owned = list(self.owners(str(alert.get("owner", "")))) if self.owners is not None else []
+        return list(dict.fromkeys([*owned, *self.recipients]))
 
     def send(self, alert: Mapping[str, Any]) -> None:
         message = EmailMessage()
         message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
+        message["To"] = ", ".join(self.addresses(alert))
         message["Subject"] = f"[pacsguard {alert['severity']}] {alert['title']} ({alert['subject']})"
         message.set_content(json.dumps(alert, indent=2, sort_keys=True))
         asyncio.run(self._send(message))

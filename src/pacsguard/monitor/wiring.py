@@ -5,6 +5,7 @@ it with ``open_monitor`` and run ``MonitorService.run`` and ``Dispatcher.run`` i
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from pacsguard.monitor.containment import Containment, IpBlocks, ShareLinks
 from pacsguard.monitor.engine import Engine
 from pacsguard.monitor.geo import site_geo
 from pacsguard.monitor.loader import RuleSet, load_rules
-from pacsguard.monitor.notify import Dispatcher, Notifier
+from pacsguard.monitor.notify import Dispatcher, EmailNotifier, Notifier
+from pacsguard.monitor.owners import OwnerAddresses
 from pacsguard.monitor.service import MonitorOptions, MonitorService
 from pacsguard.monitor.store import MonitorStore
 
-__all__ = ["Monitor", "open_monitor"]
+__all__ = ["Monitor", "open_monitor", "with_owners"]
 
 
 @dataclass
@@ -71,7 +73,7 @@ def open_monitor(
     rules = load_rules(rules_dir)
     geo = site_geo(rules.networks, rules.geoip)
     containment = Containment(directory, IpBlocks(db), audit, clock, shares=shares)
-    dispatcher = Dispatcher(MonitorStore(db), notifiers or {}, clock=clock)
+    dispatcher = Dispatcher(MonitorStore(db), with_owners(notifiers or {}, directory), clock=clock)
     base = options or MonitorOptions()
     options = MonitorOptions(base.poll, base.batch, base.horizon, base.scope_lookback, dispatcher.channels)
     service = MonitorService(
@@ -84,3 +86,12 @@ def open_monitor(
     )
     audit.on_commit(lambda _size: service.wake())  # event -> alert without waiting for a poll
     return Monitor(service, dispatcher, containment, rules)
+
+
+def with_owners(notifiers: Mapping[str, Notifier], directory: Directory) -> dict[str, Notifier]:
+    """The notifiers, the e-mail one resolving each alert's owner through ``directory``."""
+    out = dict(notifiers)
+    for channel, notifier in out.items():
+        if isinstance(notifier, EmailNotifier) and notifier.owners is None:
+            out[channel] = dataclasses.replace(notifier, owners=OwnerAddresses(directory))
+    return out
