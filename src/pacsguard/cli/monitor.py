@@ -161,20 +161,36 @@ def status(site: Path | None) -> None:
     when = checkpoint.updated_at.isoformat(timespec="seconds") if checkpoint is not None else "never"
     console.print(f"cursor: seq {cursor}, {lag} events behind the audit log (last commit {when})")
     incidents = [i for i in store.incidents() if i.state is not IncidentState.RESOLVED]
-    console.print(f"alerts: {store.alert_count()} stored; incidents: {len(incidents)} not resolved")
+    states = store.alert_states()
+    by_state = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    console.print(
+        f"alerts: {store.alert_count()} stored ({by_state or 'none'}); incidents: {len(incidents)} not resolved"
+    )
     active = Containment(opened.directory, IpBlocks(opened.engine), opened.audit, opened.clock).active()
     console.print(f"containments in force: {len(active)}")
     for c in active:
         console.print(f"  {c.action} {c.target} (by {c.ordered_by}, since {c.since.isoformat(timespec='seconds')})")
-    configured = {"dashboard", *load_notifiers(opened.settings.site)}
-    table = _table("notification channels", "channel", "configured", "pending", "delivered", "failed", "last error")
+    _channels(opened.settings.site, rules, store)
+
+
+def _channels(site: Path, rules: RuleSet, store: MonitorStore) -> None:
+    configured = {"dashboard", *load_notifiers(site)}
+    columns = ("channel", "configured", "pending", "retrying", "delivered", "failed", "failed attempts")
+    table = _table("notification channels", *columns)
     health = {h.channel: h for h in channel_health(store)}
     named = {channel for rule in rules.rules for channel in rule.channels}
+    troubles = []
     for channel in sorted(configured | named | set(health)):
         h = health.get(channel, ChannelHealth(channel, 0, 0, 0, None))
         yes = "yes" if channel in configured else "NO"
-        table.add_row(channel, yes, str(h.pending), str(h.delivered), str(h.failed), h.last_error or "")
+        counts = (h.pending, h.retrying, h.delivered, h.failed, h.failed_attempts)
+        table.add_row(channel, yes, *(str(n) for n in counts))
+        if h.last_error:
+            retry = f"; next retry {h.next_retry.isoformat(timespec='seconds')}" if h.next_retry else ""
+            troubles.append(f"{channel}: last error: {h.last_error}{retry}")
     console.print(table)
+    for line in troubles:
+        console.print(line, markup=False)
 
 
 @monitor.command()

@@ -164,26 +164,45 @@ def alert_record(alert: Mapping[str, Any], hostname: str, app_name: str) -> byte
 
 @dataclass(frozen=True, slots=True)
 class ChannelHealth:
-    """Deliveries of one channel: counts by state and the newest error."""
+    """Deliveries of one channel: counts by state, how many pending ones are being retried
+    (failed at least once), attempts that failed in all, the next retry and the newest error."""
 
     channel: str
     pending: int
     delivered: int
     failed: int
     last_error: str | None
+    retrying: int = 0
+    failed_attempts: int = 0
+    next_retry: datetime | None = None
 
 
 def channel_health(store: MonitorStore) -> list[ChannelHealth]:
-    """Per channel: how many deliveries are pending, delivered, failed; the last error."""
+    """Per channel: deliveries pending, delivered, failed; retries and the last error."""
     counts: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
+    retries: dict[str, datetime] = {}
     for d in store.deliveries():
-        counts.setdefault(d.channel, {}).setdefault(d.state, 0)
-        counts[d.channel][d.state] += 1
+        c = counts.setdefault(d.channel, {})
+        c[d.state] = c.get(d.state, 0) + 1
+        missed = d.attempts - (d.state == "delivered")  # every attempt but a successful last one failed
+        c["failed_attempts"] = c.get("failed_attempts", 0) + missed
+        if d.state == "pending" and d.attempts:
+            c["retrying"] = c.get("retrying", 0) + 1
+            retries[d.channel] = min(retries.get(d.channel, d.next_at), d.next_at)
         if d.last_error:
             errors[d.channel] = d.last_error
     return [
-        ChannelHealth(ch, c.get("pending", 0), c.get("delivered", 0), c.get("failed", 0), errors.get(ch))
+        ChannelHealth(
+            ch,
+            c.get("pending", 0),
+            c.get("delivered", 0),
+            c.get("failed", 0),
+            errors.get(ch),
+            c.get("retrying", 0),
+            c.get("failed_attempts", 0),
+            retries.get(ch),
+        )
         for ch, c in sorted(counts.items())
     ]
 

@@ -169,6 +169,17 @@ class MonitorStore:
             )  # fmt: skip
         return bool(done.rowcount)
 
+    def alert_states(self) -> dict[str, int]:
+        """How many stored alerts are open, acknowledged and historical."""
+        acked = ta.c.acknowledged_at.is_not(None)
+        query = select(ta.c.live, acked, func.count()).group_by(ta.c.live, acked)
+        out: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for live, acknowledged, n in conn.execute(query):
+                state = "acknowledged" if acknowledged else ("open" if live else "historical")
+                out[state] = out.get(state, 0) + int(n)
+        return out
+
     def alert_count(self) -> int:
         """How many alerts are stored."""
         with self._engine.connect() as conn:
