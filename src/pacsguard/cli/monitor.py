@@ -23,6 +23,7 @@ from pacsguard.errors import MonitorError
 from pacsguard.monitor import Alert, Engine, JsonlEventSource, RuleSet, load_rules, site_geo
 from pacsguard.monitor.containment import Containment, IpBlocks
 from pacsguard.monitor.incidents import IncidentState
+from pacsguard.monitor.leader import leadership_for
 from pacsguard.monitor.notify import ChannelHealth, channel_health
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.store import MonitorStore
@@ -197,7 +198,9 @@ def _channels(site: Path, rules: RuleSet, store: MonitorStore) -> None:
 @site_option
 @click.option("--once", is_flag=True, help="Process everything logged so far, deliver what is due, then stop.")
 def run(site: Path | None, once: bool) -> None:
-    """Tail the audit log live: detect, store alerts and incidents, contain, notify (Ctrl-C stops)."""
+    """Tail the audit log live: detect, store alerts and incidents, contain, notify (Ctrl-C stops).
+
+    Several instances may run on one database: one leads, the others stand by."""
     opened = open_site_for_command(load_settings(site))
     settings = opened.settings
     live = open_monitor(
@@ -207,12 +210,10 @@ def run(site: Path | None, once: bool) -> None:
         opened.directory,
         opened.clock,
         notifiers=load_notifiers(settings.site),
+        leader=leadership_for(opened.engine),
     )
     if once:
-        while live.service.step():
-            pass
-        live.dispatcher.run_due()
-        console.print(_line(live))
+        _once(live)
         return
     live.start()
     try:
@@ -227,10 +228,25 @@ def run(site: Path | None, once: bool) -> None:
     console.print(_line(live))
 
 
+def _once(live: Monitor) -> None:
+    if not live.service.lead():
+        console.print("another monitor instance is leading on this database: it does the work; nothing done")
+        return
+    try:
+        while live.service.step():
+            pass
+        live.dispatcher.run_due()
+    finally:
+        live.stop()
+    console.print(_line(live))
+
+
 def _line(live: Monitor) -> str:
     store = live.service.store
     stats = live.service.engine.stats()
+    leader = live.service.leader
+    standby = "standing by (another instance leads) · " if leader is not None and not leader.held else ""
     return (
-        f"monitor: seq {live.service.cursor} · {stats.processed} events · {store.alert_count()} alerts · "
+        f"monitor: {standby}seq {live.service.cursor} · {stats.processed} events · {store.alert_count()} alerts · "
         f"{len(store.incidents(state=IncidentState.OPEN))} open incidents"
     )

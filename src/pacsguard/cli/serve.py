@@ -13,6 +13,7 @@ from pacsguard.app import build_app, load_site_policy, open_archives, open_syslo
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
+from pacsguard.monitor.leader import leadership_for
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.wiring import open_monitor
 from pacsguard.policy import PolicyStore
@@ -39,7 +40,7 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     if not no_monitor:
         monitor = open_monitor(
             settings.site / "rules", opened.engine, opened.audit, opened.directory, opened.clock,
-            notifiers=load_notifiers(settings.site),
+            notifiers=load_notifiers(settings.site), leader=leadership_for(opened.engine),
         )  # fmt: skip
     app = build_app(opened, archives, lambda: store.point, monitor=monitor)
     if monitor is not None:

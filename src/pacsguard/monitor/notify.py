@@ -250,8 +250,10 @@ class Dispatcher:
             delivered += error is None
         return delivered
 
-    def run(self, stop: threading.Event, poll: float = 0.5) -> None:
-        """Deliver until ``stop`` is set."""
+    def run(self, stop: threading.Event, poll: float = 0.5, active: Callable[[], bool] | None = None) -> None:
+        """Deliver until ``stop`` is set; while ``active()`` is false (a standby monitor)
+        the leader delivers, so this one waits."""
         while not stop.is_set():
-            self.run_due()
+            if active is None or active():
+                self.run_due()
             stop.wait(poll)
