@@ -23,7 +23,7 @@ from pacsguard.errors import MonitorError
 from pacsguard.monitor import Alert, Engine, JsonlEventSource, RuleSet, load_rules, site_geo
 from pacsguard.monitor.containment import Containment, IpBlocks
 from pacsguard.monitor.incidents import IncidentState
-from pacsguard.monitor.leader import leadership_for
+from pacsguard.monitor.leader import leadership_for, someone_leads
 from pacsguard.monitor.notify import ChannelHealth, channel_health
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.store import MonitorStore
@@ -161,6 +161,8 @@ def status(site: Path | None) -> None:
     console.print(f"rules: {len(rules.rules)} in force ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
     when = checkpoint.updated_at.isoformat(timespec="seconds") if checkpoint is not None else "never"
     console.print(f"cursor: seq {cursor}, {lag} events behind the audit log (last commit {when})")
+    running = "a monitor instance leads" if someone_leads(opened.engine) else "no monitor is running on this database"
+    console.print(f"leader: {running}")
     incidents = [i for i in store.incidents() if i.state is not IncidentState.RESOLVED]
     states = store.alert_states()
     by_state = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))

@@ -29,7 +29,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["ADVISORY_KEY", "FileLeadership", "Leadership", "PgLeadership", "leadership_for"]
+__all__ = ["ADVISORY_KEY", "FileLeadership", "Leadership", "PgLeadership", "leadership_for", "someone_leads"]
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +139,13 @@ def leadership_for(engine: Engine) -> Leadership:
     if engine.dialect.name == "sqlite" and engine.url.database:
         return FileLeadership(Path(f"{engine.url.database}.monitor-leader"))
     raise ValueError(f"no monitor leadership lock for {engine.dialect.name} {engine.url.database!r}")
+
+
+def someone_leads(engine: Engine) -> bool:
+    """Whether a monitor instance holds the lead on this database now (the lock is tried
+    and, if free, given back at once)."""
+    probe = leadership_for(engine)
+    if probe.acquire():
+        probe.release()
+        return False
+    return True

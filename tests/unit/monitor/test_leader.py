@@ -16,7 +16,7 @@ from pacsguard.audit import AuditLog
 from pacsguard.clock import FakeClock
 from pacsguard.domain.events import Actor, AuditEvent, ObjectRef, Outcome
 from pacsguard.monitor import Engine, load_rules
-from pacsguard.monitor.leader import FileLeadership, PgLeadership, leadership_for
+from pacsguard.monitor.leader import FileLeadership, PgLeadership, leadership_for, someone_leads
 from pacsguard.monitor.service import MonitorService
 from pacsguard.storage import make_engine
 
@@ -61,10 +61,12 @@ def test_the_lock_fits_the_backend(engine: DbEngine) -> None:
 
 
 def test_one_leads_the_other_stands_by_then_takes_over(
-    instance: Callable[[], MonitorService], clock: FakeClock, log: AuditLog
+    instance: Callable[[], MonitorService], engine: DbEngine, clock: FakeClock, log: AuditLog
 ) -> None:
     first, second = instance(), instance()
+    assert not someone_leads(engine)
     assert first.lead()
+    assert someone_leads(engine)
     assert not second.lead()
     failures(log, clock, "alice")
     assert first.step() == 9

@@ -34,6 +34,7 @@ def test_run_once_then_status_shows_no_lag_and_the_alerts(site: Path, capsys: py
     assert main(["monitor", "status", "--site", str(site)]) == 0
     after = capsys.readouterr().out
     assert "cursor: seq 2, 0 events behind" in after
+    assert "leader: no monitor is running" in after
     assert "alerts: 2 stored (2 open); incidents: 1 not resolved" in after  # the new user and the grant
     assert "containments in force: 0" in after
     assert "dashboard" in after
