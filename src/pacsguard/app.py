@@ -26,6 +26,7 @@ from pacsguard.archives.sealing import load_site_key
 from pacsguard.audit import AuditLog, load_signing_key
 from pacsguard.audit import settings as audit_settings
 from pacsguard.audit.export_dicom import AuditSource
+from pacsguard.audit.reader import LogReader
 from pacsguard.audit.syslog import SyslogForwarder
 from pacsguard.clock import Clock, SystemClock
 from pacsguard.config import Settings
@@ -37,10 +38,12 @@ from pacsguard.errors import ConfigError, NotFound, Problem
 from pacsguard.gateway import Gateway, GatewayOptions
 from pacsguard.gateway.exports import exports_router
 from pacsguard.gateway.shares import open_shares
+from pacsguard.monitor.wiring import Monitor
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
 from pacsguard.web import site_app
+from pacsguard.web.monitor import Desk, monitor_router
 
 __all__ = [
     "ARCHIVE_KEY",
@@ -219,18 +222,23 @@ def build_app(
     archives: Mapping[str, Archive],
     point_source: Callable[[], DecisionPoint],
     options: GatewayOptions | None = None,
+    monitor: Monitor | None = None,
 ) -> Starlette:
     """The ASGI app ``site`` serves: DICOMweb (``/dicomweb``), the JSON API (``/api/v1``,
     OpenAPI at ``/api/openapi.json``), the share pages and ``/healthz``. ``archives`` maps
     zone ids to their archive; ``point_source`` gives the decision point in force
-    (``PolicyStore.point``, so a reload takes effect on the next request)."""
+    (``PolicyStore.point``, so a reload takes effect on the next request). With the
+    site's running ``monitor``, the officers' alerts, incidents and containment API is
+    mounted too (``web.monitor``)."""
     public = options or GatewayOptions(public_url=site.settings.server.public_url)
     gateway = Gateway(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
         point_source=point_source, clock=site.clock, options=public,
     )  # fmt: skip
     shares_api, share_routes = open_shares(gateway, site.engine, site.settings)
-    routers: list[APIRouter] = [shares_api]
-    routers.append(exports_router(gateway))
+    routers: list[APIRouter] = [shares_api, exports_router(gateway)]
+    if monitor is not None:
+        desk = Desk(monitor.service.store, monitor.containment, LogReader(site.engine))
+        routers.append(monitor_router(gateway, desk))
     pages: list[BaseRoute] = [*share_routes]
     return site_app(gateway, routers, pages)

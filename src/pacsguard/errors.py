@@ -39,8 +39,10 @@ DIMSE, CLI) turns them into a status in exactly one place.
     └── MonitorError
         ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
         ├── SnapshotError           a monitor checkpoint does not fit these rules
-        └── ContainmentError        a containment action cannot run (unknown target, no right)
-            └── ContainmentRefused  automatic containment would lock the last security officer
+        ├── ContainmentError        a containment action cannot run (unknown target, no right)
+        │   └── ContainmentRefused  automatic containment would lock the last security officer
+        └── IncidentError           an incident or alert change that cannot be made (HTTP 400)
+            └── IncidentConflict    an illegal state change, a step done already (HTTP 409)
 """
 
 from __future__ import annotations
@@ -265,3 +267,15 @@ class ContainmentError(MonitorError):
 
 class ContainmentRefused(ContainmentError):
     """Automatic containment refused: it would lock out the last active security officer."""
+
+
+class IncidentError(MonitorError):
+    """An incident or alert change that cannot be made: an owner who is not an officer,
+    a malformed paging cursor."""
+
+    exit_code = 2
+
+
+class IncidentConflict(IncidentError):
+    """The change conflicts with the incident's state: an illegal transition (resolved is
+    final, states only move forward), a checklist step done already."""

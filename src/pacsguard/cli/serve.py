@@ -14,6 +14,7 @@ from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
 from pacsguard.gateway.shares import ShareStore
+from pacsguard.monitor.leader import leadership_for
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.wiring import open_monitor
 from pacsguard.policy import PolicyStore
@@ -36,13 +37,15 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     opened = open_site_for_command(settings)
     store = PolicyStore(lambda: load_site_policy(settings.site), opened.clock)
     archives = open_archives(opened)
-    app = build_app(opened, archives, lambda: store.point)
     monitor = None
     if not no_monitor:
         monitor = open_monitor(
             settings.site / "rules", opened.engine, opened.audit, opened.directory, opened.clock,
             notifiers=load_notifiers(settings.site), shares=ShareStore(opened.engine, opened.clock),
+            leader=leadership_for(opened.engine),
         )  # fmt: skip
+    app = build_app(opened, archives, lambda: store.point, monitor=monitor)
+    if monitor is not None:
         monitor.start()
     stop_forwarding = threading.Event()
     forwarder = open_syslog_forwarder(opened)

@@ -65,6 +65,25 @@ class Alert:
         """Event time from the first evidence event to the event that triggered the alert."""
         return self.triggered_at - self.first_event_at
 
+    def replay_record(self) -> dict[str, Any]:
+        """The compact form ``monitor replay --output`` writes (one JSON object per line):
+        rule, severity, subject and its user and IP, and the seq and event time of the first
+        and of the triggering evidence event."""
+        fields = self.subject_fields
+        return {
+            "rule_id": self.rule_id,
+            "severity": self.severity.value,
+            "title": self.title,
+            "subject": self.subject,
+            "user": fields.get("actor.principal_id"),
+            "ip": fields.get("actor.ip"),
+            "first_seq": self.evidence[0],
+            "first_event_at": self.first_event_at.isoformat(),
+            "trigger_seq": self.trigger_seq,
+            "triggered_at": self.triggered_at.isoformat(),
+            "evidence": list(self.evidence),
+        }
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping (times as ISO 8601)."""
         return {

@@ -10,6 +10,7 @@ while a write transaction is open.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,17 @@ from pacsguard.errors import AccountLocked, ContainmentError, ContainmentRefused
 from pacsguard.storage.monitor_tables import monitor_blocked_ips as tb
 from pacsguard.storage.monitor_tables import monitor_containments as tc
 
-__all__ = ["OFFICER_ROLE", "PLAYBOOKS", "ActiveContainment", "Containment", "IpBlocks", "Playbook", "ShareLinks"]
+__all__ = [
+    "OFFICER_ROLE",
+    "PLAYBOOKS",
+    "ActiveContainment",
+    "Containment",
+    "IpBlocks",
+    "Playbook",
+    "ShareLinks",
+    "containment_id",
+    "is_active_officer",
+]
 
 OFFICER_ROLE = "security-officer"
 DEFAULT_BLOCK = timedelta(hours=1)
@@ -82,6 +93,25 @@ class ActiveContainment:
     reason: str
     since: datetime
 
+    @property
+    def id(self) -> str:
+        """The public id (``containment_id`` of action and target)."""
+        return containment_id(self.action, self.target)
+
+
+def containment_id(action: str, target: str) -> str:
+    """A stable id for the containment ``action`` on ``target`` (at most one is in force)."""
+    return "ctn-" + hashlib.sha256(f"{action}\0{target}".encode()).hexdigest()[:16]
+
+
+def is_active_officer(directory: Directory, principal_id: str) -> bool:
+    """True if ``principal_id`` is an active principal holding the security-officer role now."""
+    try:
+        subject = directory.subject(principal_id)
+    except (NotFound, AccountLocked):
+        return False
+    return any(held.role.name == OFFICER_ROLE for held in subject.roles)
+
 
 @dataclass(frozen=True, slots=True)
 class Playbook:
@@ -90,16 +120,17 @@ class Playbook:
     name: str
     summary: str
     target: str  # "principal", "ip" or "device"
+    timed: bool = False  # takes an end time (``until``)
 
 
 PLAYBOOKS: dict[str, Playbook] = {
     p.name: p
     for p in (
-        Playbook("lock_account", "Lock the account until an officer unlocks it.", "principal"),
+        Playbook("lock_account", "Lock the account until an officer unlocks it (or until a time).", "principal", True),
         Playbook("revoke_sessions", "End every session and revoke every API token of the account.", "principal"),
         Playbook("expire_shares", "Expire every live share link the account created.", "principal"),
-        Playbook("block_ip", "Refuse requests from the IP address for a period (one hour by default).", "ip"),
-        Playbook("suspend_device", "Lock the device principal (DICOM AE) so it can no longer connect.", "device"),
+        Playbook("block_ip", "Refuse requests from the IP address for a period (one hour by default).", "ip", True),
+        Playbook("suspend_device", "Lock the device principal (DICOM AE) so it can no longer connect.", "device", True),
         Playbook(
             "require_mfa_reenrolment",
             "Replace the TOTP secret with one nobody holds: login needs a code until an officer re-enrols.",
@@ -128,7 +159,7 @@ class Containment:
         self._clock = clock
         self._shares = shares
         self._block_for = block_for
-        self._apply: dict[str, Callable[[str, str, str], bool]] = {
+        self._apply: dict[str, Callable[[str, str, str, datetime | None], bool]] = {
             "lock_account": self._lock,
             "revoke_sessions": self._revoke,
             "expire_shares": self._expire,
@@ -147,23 +178,28 @@ class Containment:
         }
         self._engine = blocks.engine
 
-    def apply(self, action: str, target: str, *, ordered_by: str, reason: str) -> bool:
-        """Run ``action`` on ``target``; ``ordered_by`` is ``rule:<id>`` or an officer's id.
+    def apply(self, action: str, target: str, *, ordered_by: str, reason: str, until: datetime | None = None) -> bool:
+        """Run ``action`` on ``target``; ``ordered_by`` is ``rule:<id>`` or an officer's id;
+        ``until`` ends a lock, a device suspension or an IP block at that time.
 
         Returns whether anything changed. Raises ``ContainmentError`` (unknown action or
-        target, share links not available) or ``ContainmentRefused`` (automatic lock of the
-        last active security officer).
+        target, share links not available, ``until`` not in the future or not for this
+        action) or ``ContainmentRefused`` (automatic lock of the last active security officer).
         """
         playbook = _playbook(action)
+        if until is not None and (not playbook.timed or until <= self._clock.now()):
+            timed = ", ".join(p.name for p in PLAYBOOKS.values() if p.timed)
+            raise ContainmentError(f"{action}: 'until' must be a future time, and only {timed} take one")
         if ordered_by.startswith("rule:") and playbook.target != "ip":
             self._guard_last_officer(action, target, ordered_by)
         try:
-            changed = self._apply[action](target, ordered_by, reason)
+            changed = self._apply[action](target, ordered_by, reason, until)
         except NotFound as exc:
             raise ContainmentError(f"{action}: {exc}") from exc
         if changed:
             self._remember(action, target, ordered_by, reason)
-            self._record(f"containment.{action}", target, ordered_by, {"reason": reason, "target": target})
+            detail = {"reason": reason, "target": target, **({"until": until.isoformat()} if until else {})}
+            self._record(f"containment.{action}", target, ordered_by, detail)
         return changed
 
     def undo(self, action: str, target: str, *, officer: str) -> bool:
@@ -201,7 +237,7 @@ class Containment:
         with self._engine.begin() as conn:
             return bool(conn.execute(delete(tc).where(tc.c.action == action, tc.c.target == target)).rowcount)
 
-    def _require_mfa(self, target: str, by: str, reason: str) -> bool:
+    def _require_mfa(self, target: str, by: str, reason: str, until: datetime | None) -> bool:
         if self._in_force("require_mfa_reenrolment", target):
             return False
         # The new secret is dropped here: nobody holds it, so the login path refuses every
@@ -209,19 +245,19 @@ class Containment:
         self._dir.auth.enroll_totp(target, by=by)
         return True
 
-    def _lock(self, target: str, by: str, reason: str) -> bool:
-        return self._dir.principals.lock(target, reason=reason, by=by)
+    def _lock(self, target: str, by: str, reason: str, until: datetime | None) -> bool:
+        return self._dir.principals.lock(target, reason=reason, by=by, until=until)
 
     def _unlock(self, target: str, by: str) -> bool:
         return self._dir.principals.unlock(target, by=by)
 
-    def _revoke(self, target: str, by: str, reason: str) -> bool:
+    def _revoke(self, target: str, by: str, reason: str, until: datetime | None) -> bool:
         self._dir.principals.get(target)
         sessions = self._dir.sessions.revoke_all(target, by=by, reason=f"contained: {reason}")
         tokens = self._dir.tokens.revoke_all(target, by=by)
         return bool(sessions or tokens)
 
-    def _expire(self, target: str, by: str, reason: str) -> bool:
+    def _expire(self, target: str, by: str, reason: str, until: datetime | None) -> bool:
         if self._shares is None:
             raise ContainmentError("expire_shares: this site stores no share links yet (no share store wired)")
         return bool(self._shares.expire_all(target, by=by, reason=reason))
@@ -231,9 +267,10 @@ class Containment:
             raise ContainmentError("expire_shares: this site stores no share links yet (no share store wired)")
         return bool(self._shares.reinstate(target, by=by))
 
-    def _block(self, target: str, by: str, reason: str) -> bool:
+    def _block(self, target: str, by: str, reason: str, until: datetime | None) -> bool:
         now = self._clock.now()
-        return self.blocks.block(target, until=now + self._block_for, reason=reason, by=by, now=now)
+        until = until or now + self._block_for
+        return self.blocks.block(target, until=until, reason=reason, by=by, now=now)
 
     def _guard_last_officer(self, action: str, target: str, ordered_by: str) -> None:
         if not self._is_officer(target):
@@ -251,11 +288,7 @@ class Containment:
         raise ContainmentRefused(f"{action} on {target!r} refused: the last active {OFFICER_ROLE} is never locked")
 
     def _is_officer(self, principal_id: str) -> bool:
-        try:
-            subject = self._dir.subject(principal_id)
-        except (NotFound, AccountLocked):
-            return False
-        return any(held.role.name == OFFICER_ROLE for held in subject.roles)
+        return is_active_officer(self._dir, principal_id)
 
     def _record(
         self, type_: str, target: str, by: str, detail: dict[str, str], outcome: Outcome = Outcome.SUCCESS

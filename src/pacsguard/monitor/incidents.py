@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pacsguard.errors import IncidentConflict, NotFound
 from pacsguard.monitor.alerts import Alert
 from pacsguard.monitor.rules import Severity
 
@@ -24,11 +25,14 @@ __all__ = [
     "IncidentState",
     "Step",
     "acknowledge",
+    "assign",
     "checklist",
     "group",
     "incident_id",
     "mark",
     "resolve",
+    "tick",
+    "transition",
 ]
 
 STEPS: dict[str, str] = {
@@ -209,3 +213,47 @@ def resolve(incident: Incident, by: str, at: datetime, note: str = "") -> Incide
         raise ValueError(f"incident {incident.id} is still open: acknowledge or contain it first")
     done = mark(incident, "reset", at, by, note)
     return replace(done, state=IncidentState.RESOLVED, resolved_at=incident.resolved_at or at)
+
+
+def transition(incident: Incident, to: IncidentState, by: str, at: datetime, note: str = "") -> Incident:
+    """An officer moves the incident forward: open → acknowledged → contained → resolved
+    (skipping is allowed, except open → resolved: someone must have looked). Acknowledging
+    makes ``by`` the owner while a role, not a person, owns it; contained ticks the contain
+    step; resolved ticks the reset step. Raises ``IncidentConflict`` for any other move."""
+    order = list(IncidentState)
+    if incident.state is IncidentState.RESOLVED or order.index(to) <= order.index(incident.state):
+        raise IncidentConflict(f"incident {incident.id} is {incident.state.value}: it cannot become {to.value}")
+    if to is IncidentState.ACKNOWLEDGED:
+        owner = by if incident.owner == _ROLE_OWNER else incident.owner
+        return acknowledge(incident, owner, at)
+    if to is IncidentState.CONTAINED:
+        contained = mark(incident, "contain", at, by, note or "marked contained")
+        return replace(contained, state=IncidentState.CONTAINED, contained_at=incident.contained_at or at)
+    try:
+        return resolve(incident, by, at, note)
+    except ValueError as exc:
+        raise IncidentConflict(str(exc)) from exc
+
+
+_ROLE_OWNER = "security-officer"  # rules name a role by default: no person has taken it yet
+
+
+def tick(incident: Incident, name: str, at: datetime, by: str, note: str = "") -> Incident:
+    """Mark checklist step ``name`` done by ``by``. Raises ``NotFound`` (no such step) or
+    ``IncidentConflict`` (the step is done already, or the incident is resolved)."""
+    try:
+        step = incident.step(name)
+    except KeyError:
+        raise NotFound(f"no checklist step {name!r} (steps: {', '.join(STEPS)})") from None
+    if incident.state is IncidentState.RESOLVED:
+        raise IncidentConflict(f"incident {incident.id} is resolved: its checklist is closed")
+    if step.done_at is not None:
+        raise IncidentConflict(f"step {name!r} was done at {step.done_at.isoformat()} by {step.by}")
+    return mark(incident, name, at, by, note)
+
+
+def assign(incident: Incident, owner: str) -> Incident:
+    """The incident owned by ``owner``; raises ``IncidentConflict`` once it is resolved."""
+    if incident.state is IncidentState.RESOLVED:
+        raise IncidentConflict(f"incident {incident.id} is resolved: its owner stays {incident.owner}")
+    return replace(incident, owner=owner)

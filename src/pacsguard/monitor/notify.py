@@ -21,7 +21,7 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -52,7 +52,8 @@ SIGNATURE_HEADER = "X-Pacsguard-Signature"
 NOTIFIERS: dict[str, str] = {
     "dashboard": "Stored with the alert for the dashboard; delivered as soon as the alert is stored.",
     "webhook": "POST of the alert as JSON, signed with HMAC-SHA256 in X-Pacsguard-Signature; retried with back-off.",
-    "email": "A plain-text mail to the rule's owner address over SMTP with STARTTLS (aiosmtplib); retried.",
+    "email": "A plain-text mail to the rule's owner (an address, a principal's e-mail, or every holder of a role)"
+    " and notify.yaml's 'to', over SMTP with STARTTLS (aiosmtplib); retried.",
     "syslog": "An RFC 5424 message (JSON body) over TCP with octet-counting framing; retried.",
 }
 
@@ -93,7 +94,9 @@ class WebhookNotifier:
 @dataclass
 class EmailNotifier:
     """Mails alerts over SMTP, upgrading with STARTTLS; raises ``aiosmtplib.SMTPException``
-    or ``OSError``. ``tls`` verifies the server (give the site's CA)."""
+    or ``OSError``. ``tls`` verifies the server (give the site's CA). ``owners`` resolves
+    the alert's owner to addresses (``monitor.owners.OwnerAddresses``); they get the mail
+    together with ``recipients``."""
 
     host: str
     port: int
@@ -104,11 +107,17 @@ class EmailNotifier:
     password: str | None = None
     timeout: float = 10.0
     channel: str = "email"
+    owners: Callable[[str], Sequence[str]] | None = None
+
+    def addresses(self, alert: Mapping[str, Any]) -> list[str]:
+        """The owner's addresses first, then ``recipients``, each once."""
+        owned = list(self.owners(str(alert.get("owner", "")))) if self.owners is not None else []
+        return list(dict.fromkeys([*owned, *self.recipients]))
 
     def send(self, alert: Mapping[str, Any]) -> None:
         message = EmailMessage()
         message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
+        message["To"] = ", ".join(self.addresses(alert))
         message["Subject"] = f"[pacsguard {alert['severity']}] {alert['title']} ({alert['subject']})"
         message.set_content(json.dumps(alert, indent=2, sort_keys=True))
         asyncio.run(self._send(message))
@@ -155,26 +164,45 @@ def alert_record(alert: Mapping[str, Any], hostname: str, app_name: str) -> byte
 
 @dataclass(frozen=True, slots=True)
 class ChannelHealth:
-    """Deliveries of one channel: counts by state and the newest error."""
+    """Deliveries of one channel: counts by state, how many pending ones are being retried
+    (failed at least once), attempts that failed in all, the next retry and the newest error."""
 
     channel: str
     pending: int
     delivered: int
     failed: int
     last_error: str | None
+    retrying: int = 0
+    failed_attempts: int = 0
+    next_retry: datetime | None = None
 
 
 def channel_health(store: MonitorStore) -> list[ChannelHealth]:
-    """Per channel: how many deliveries are pending, delivered, failed; the last error."""
+    """Per channel: deliveries pending, delivered, failed; retries and the last error."""
     counts: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
+    retries: dict[str, datetime] = {}
     for d in store.deliveries():
-        counts.setdefault(d.channel, {}).setdefault(d.state, 0)
-        counts[d.channel][d.state] += 1
+        c = counts.setdefault(d.channel, {})
+        c[d.state] = c.get(d.state, 0) + 1
+        missed = d.attempts - (d.state == "delivered")  # every attempt but a successful last one failed
+        c["failed_attempts"] = c.get("failed_attempts", 0) + missed
+        if d.state == "pending" and d.attempts:
+            c["retrying"] = c.get("retrying", 0) + 1
+            retries[d.channel] = min(retries.get(d.channel, d.next_at), d.next_at)
         if d.last_error:
             errors[d.channel] = d.last_error
     return [
-        ChannelHealth(ch, c.get("pending", 0), c.get("delivered", 0), c.get("failed", 0), errors.get(ch))
+        ChannelHealth(
+            ch,
+            c.get("pending", 0),
+            c.get("delivered", 0),
+            c.get("failed", 0),
+            errors.get(ch),
+            c.get("retrying", 0),
+            c.get("failed_attempts", 0),
+            retries.get(ch),
+        )
         for ch, c in sorted(counts.items())
     ]
 
@@ -222,8 +250,10 @@ class Dispatcher:
             delivered += error is None
         return delivered
 
-    def run(self, stop: threading.Event, poll: float = 0.5) -> None:
-        """Deliver until ``stop`` is set."""
+    def run(self, stop: threading.Event, poll: float = 0.5, active: Callable[[], bool] | None = None) -> None:
+        """Deliver until ``stop`` is set; while ``active()`` is false (a standby monitor)
+        the leader delivers, so this one waits."""
         while not stop.is_set():
-            self.run_due()
+            if active is None or active():
+                self.run_due()
             stop.wait(poll)

@@ -10,6 +10,9 @@ and marked done per alert, so nothing is lost or done twice.
 
 Events older than ``horizon`` (by their own time) update the engine's state but raise no
 live alert: importing history makes no alert storm.
+
+With a ``Leadership`` lock (``monitor.leader``) several instances share one database:
+only the holder consumes; the others stand by and take over from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pacsguard.monitor.alerts import Alert
 from pacsguard.monitor.containment import PLAYBOOKS, Containment
 from pacsguard.monitor.engine import Engine
 from pacsguard.monitor.incidents import Incident, group, mark
+from pacsguard.monitor.leader import Leadership
 from pacsguard.monitor.rules import Response
 from pacsguard.monitor.scope import actor_events, scope_of
 from pacsguard.monitor.store import Checkpoint, MonitorStore, StoredAlert
@@ -68,6 +72,7 @@ class MonitorService:
         options: MonitorOptions | None = None,
         containment: Containment | None = None,
         sign_head: Callable[[], SignedHead] | None = None,
+        leader: Leadership | None = None,
     ) -> None:
         self._db = db
         self.store = MonitorStore(db)
@@ -77,6 +82,7 @@ class MonitorService:
         self._clock = clock or SystemClock()
         self._containment = containment
         self._sign_head = sign_head
+        self.leader = leader
         self._wake = threading.Event()
         self.engine = self._restored()
 
@@ -182,9 +188,25 @@ class MonitorService:
             return incident
         return mark(incident, "contain", self._clock.now(), f"rule:{alert.rule_id}", ", ".join(done))
 
+    def lead(self) -> bool:
+        """Whether this instance may consume now: always without a ``leader`` lock; with
+        one, once it holds the lock (taking over from the last committed checkpoint)."""
+        if self.leader is None:
+            return True
+        was = self.leader.held
+        leading = self.leader.acquire()
+        if leading and not was:
+            self.engine = self._restored()
+            log.info("monitor: leading from seq %d", self.cursor)
+        return leading
+
     def run(self, stop: threading.Event, on_step: Callable[[int], None] | None = None) -> None:
-        """Poll until ``stop`` is set, waking early on ``wake()``."""
+        """Poll until ``stop`` is set, waking early on ``wake()``; a standby (another
+        instance leads) asks for the lead at every poll."""
         while not stop.is_set():
+            if not self.lead():
+                stop.wait(self.options.poll.total_seconds())
+                continue
             consumed = self.step()
             if on_step is not None:
                 on_step(consumed)

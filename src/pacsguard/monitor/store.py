@@ -7,6 +7,7 @@ so that after a crash the monitor resumes exactly where the last commit left it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from pacsguard.clock import utc
+from pacsguard.monitor.alert_search import AlertFilter, after_condition, decode_cursor
 from pacsguard.monitor.alerts import Alert
 from pacsguard.monitor.incidents import Incident, IncidentState, Step
 from pacsguard.monitor.rules import Response, Severity
@@ -24,9 +26,15 @@ from pacsguard.storage.monitor_tables import monitor_cursor as tc
 from pacsguard.storage.monitor_tables import monitor_deliveries as td
 from pacsguard.storage.monitor_tables import monitor_incidents as ti
 
-__all__ = ["Checkpoint", "Delivery", "MonitorStore", "StoredAlert"]
+__all__ = ["Checkpoint", "Delivery", "MonitorStore", "StoredAlert", "alert_id"]
 
 CURSOR = "live"
+
+
+def alert_id(key: str) -> str:
+    """The public id of the alert with ``key`` (``Alert.key`` holds ``/`` and ``=``, so the
+    API names alerts by this short digest instead)."""
+    return "alr-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +48,29 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class StoredAlert:
-    """An alert as stored: when, whether it was live, its incident, whether handled."""
+    """An alert as stored: when, whether it was live, its incident, whether handled,
+    who acknowledged it when."""
 
     alert: Alert
     stored_at: datetime
     live: bool
     incident_id: str | None
     handled_at: datetime | None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The public id (``alert_id`` of the key)."""
+        return alert_id(self.alert.key)
+
+    @property
+    def state(self) -> str:
+        """``acknowledged``, ``historical`` (beyond the live horizon: never notified nor
+        contained) or ``open``."""
+        if self.acknowledged_at is not None:
+            return "acknowledged"
+        return "open" if self.live else "historical"
 
     @property
     def seconds_to_alert(self) -> float:
@@ -119,6 +143,42 @@ class MonitorStore:
             query = query.where(ta.c.subject == subject)
         with self._engine.connect() as conn:
             return [_stored(r) for r in conn.execute(query)]
+
+    def alert_by_id(self, public_id: str) -> StoredAlert | None:
+        """The stored alert with this public id, or ``None``."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(ta).where(ta.c.id == public_id)).first()
+        return None if row is None else _stored(row)
+
+    def search_alerts(self, where: AlertFilter, *, after: str | None = None, limit: int = 50) -> list[StoredAlert]:
+        """Alerts matching ``where``, newest trigger first, after the paging cursor
+        ``after`` (see ``alert_search``). Raises ``IncidentError`` for a bad cursor or state."""
+        query = select(ta).where(*where.conditions()).order_by(ta.c.trigger_seq.desc(), ta.c.key).limit(limit)
+        if after is not None:
+            query = query.where(after_condition(decode_cursor(after)))
+        with self._engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(query)]
+
+    def acknowledge(self, public_id: str, *, by: str, at: datetime) -> bool:
+        """Record that ``by`` acknowledged the alert; the first acknowledgement stands.
+        Returns whether this call recorded it."""
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(ta).where(ta.c.id == public_id, ta.c.acknowledged_at.is_(None))
+                .values(acknowledged_at=at, acknowledged_by=by)
+            )  # fmt: skip
+        return bool(done.rowcount)
+
+    def alert_states(self) -> dict[str, int]:
+        """How many stored alerts are open, acknowledged and historical."""
+        acked = ta.c.acknowledged_at.is_not(None)
+        query = select(ta.c.live, acked, func.count()).group_by(ta.c.live, acked)
+        out: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for live, acknowledged, n in conn.execute(query):
+                state = "acknowledged" if acknowledged else ("open" if live else "historical")
+                out[state] = out.get(state, 0) + int(n)
+        return out
 
     def alert_count(self) -> int:
         """How many alerts are stored."""
@@ -202,6 +262,7 @@ def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
 def _alert_row(alert: Alert, live: bool, now: datetime, incident: str | None) -> dict[str, Any]:
     return {
         "key": alert.key,
+        "id": alert_id(alert.key),
         "rule_id": alert.rule_id,
         "severity": alert.severity.value,
         "subject": alert.subject,
@@ -284,7 +345,15 @@ def _stored(row: Any) -> StoredAlert:
         escalated_from=body.get("escalated_from"),
         facts=body.get("facts") or {},
     )
-    return StoredAlert(alert, utc(row.stored_at), bool(row.live), row.incident_id, _when(row.handled_at))
+    return StoredAlert(
+        alert,
+        utc(row.stored_at),
+        bool(row.live),
+        row.incident_id,
+        _when(row.handled_at),
+        _when(row.acknowledged_at),
+        row.acknowledged_by,
+    )
 
 
 def _incident(row: Any) -> Incident:

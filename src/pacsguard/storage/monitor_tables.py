@@ -1,7 +1,8 @@
 """The monitor's state: its durable cursor and engine checkpoint, alerts, incidents,
 blocked IP addresses and notification deliveries (the notification queue).
 
-Created by the migration ``0006_monitor``. Alerts are keyed by ``Alert.key`` so storing
+Created by the migration ``0006_monitor``; ``0007_monitor_api`` adds the alerts' public
+id and acknowledgement. Alerts are keyed by ``Alert.key`` so storing
 one twice is a no-op; the cursor row, the alerts and their deliveries are written in one
 transaction, so a crash never loses or doubles an alert.
 """
@@ -49,8 +50,13 @@ monitor_alerts = Table(
     Column("handled_at", TS, nullable=True),
     Column("incident_id", String(64), nullable=True),
     Column("body", JSON, nullable=False),
+    Column("id", String(32), nullable=True),  # the public id (``alert_id(key)``), added by 0007
+    Column("acknowledged_at", TS, nullable=True),
+    Column("acknowledged_by", String(256), nullable=True),
     Index("ix_monitor_alerts_subject", "subject"),
     Index("ix_monitor_alerts_incident_id", "incident_id"),
+    Index("ix_monitor_alerts_id", "id", unique=True),
+    Index("ix_monitor_alerts_trigger_seq", "trigger_seq"),
 )
 
 monitor_incidents = Table(

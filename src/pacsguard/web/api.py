@@ -9,8 +9,8 @@ and turns pacsguard's errors into JSON answers in this one place:
 | no credentials / refused credentials | 401 (with the Bearer challenge) |
 | ``Forbidden`` | 403 |
 | ``NotFound``, ``ArchiveNotFound`` | 404 |
-| ``AlreadyExists``, ``ContainmentRefused`` | 409 |
-| ``BadRequest``, ``InvalidEntry``, ``ContainmentError``, a body that fails validation | 400 |
+| ``AlreadyExists``, ``ContainmentRefused``, ``IncidentConflict`` | 409 |
+| ``BadRequest``, ``InvalidEntry``, ``ContainmentError``, ``IncidentError``, a body that fails validation | 400 |
 | ``RequestTooLarge`` | 413 |
 | ``AuditUnavailable`` | 503 |
 | an archive that is down | 502 |
@@ -35,6 +35,8 @@ from pacsguard.errors import (
     ContainmentError,
     ContainmentRefused,
     Forbidden,
+    IncidentConflict,
+    IncidentError,
     InvalidEntry,
     NotFound,
     PacsguardError,
@@ -82,8 +84,8 @@ async def _error(request: Request, exc: Exception) -> Response:
         return problem(403, str(exc))
     if isinstance(exc, NotFound):
         return problem(404, str(exc) or "not found")
-    if isinstance(exc, (AlreadyExists, ContainmentRefused)):
+    if isinstance(exc, (AlreadyExists, ContainmentRefused, IncidentConflict)):
         return problem(409, str(exc))
-    if isinstance(exc, (InvalidEntry, ContainmentError)):
+    if isinstance(exc, (InvalidEntry, ContainmentError, IncidentError)):
         return problem(400, str(exc))
     return error_response(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,11 +34,29 @@ def test_run_once_then_status_shows_no_lag_and_the_alerts(site: Path, capsys: py
     assert main(["monitor", "status", "--site", str(site)]) == 0
     after = capsys.readouterr().out
     assert "cursor: seq 2, 0 events behind" in after
-    assert "alerts: 2 stored; incidents: 1 not resolved" in after  # the new user and the grant
+    assert "leader: no monitor is running" in after
+    assert "alerts: 2 stored (2 open); incidents: 1 not resolved" in after  # the new user and the grant
     assert "containments in force: 0" in after
     assert "dashboard" in after
     assert "email" in after
     assert "NO" in after
+
+
+def test_status_shows_failed_deliveries_and_their_retries(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: the SMTP server is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (site / "notify.yaml").write_text(
+        f"email:\n  host: 127.0.0.1\n  port: {port}\n  sender: pg@site.test\n  to: [soc@site.test]\n"
+    )
+    assert main(["monitor", "run", "--once", "--site", str(site)]) == 0
+    capsys.readouterr()
+    assert main(["monitor", "status", "--site", str(site)]) == 0
+    out = "".join(capsys.readouterr().out.split())
+    cells = out.split("│email│")[1].split("│")
+    assert cells[:6] == ["yes", "2", "2", "0", "0", "2"]  # configured, pending, retrying, delivered, failed, attempts
+    assert "email:lasterror:SMTPConnectError" in out
+    assert "nextretry" in out
 
 
 def test_a_bad_notify_file_names_file_line_and_key(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

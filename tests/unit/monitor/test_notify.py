@@ -200,6 +200,17 @@ def test_email_goes_over_starttls_to_a_real_smtp_server(
     assert "[pacsguard high]" in str(message["Subject"])
 
 
+def test_email_reaches_the_rule_owner_resolved_to_an_address(
+    alerted: MonitorStore, clock: FakeClock, smtp: tuple[Mailbox, int, ssl.SSLContext]
+) -> None:
+    box, port, tls = smtp
+    owners = {"security-officer": ["olga@site.test", "sven@site.test"]}
+    mail = EmailNotifier("127.0.0.1", port, "monitor@site.test", ("soc@site.test",), tls, owners=owners.__getitem__)
+    assert Dispatcher(alerted, {"email": mail}, clock=clock).run_due() == 1
+    [(content, _)] = box.messages
+    assert message_from_bytes(content)["To"] == "olga@site.test, sven@site.test, soc@site.test"
+
+
 def test_syslog_sends_an_rfc5424_frame(alerted: MonitorStore, clock: FakeClock) -> None:
     got: list[bytes] = []
 
