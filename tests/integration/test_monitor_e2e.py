@@ -83,5 +83,5 @@ def test_stuffing_then_success_then_export_spike_is_contained(site: Site) -> Non
     with pytest.raises(AccountLocked):
         site.directory.auth.login("alice", PASSWORD, client=ATTACKER)
     types = [e.type for e in LogReader(site.engine).iter_events(None, None)]
-    assert "containment.lock_account" in types
-    assert "containment.revoke_sessions" in types
+    assert "containment.account_locked" in types
+    assert "containment.sessions_revoked" in types

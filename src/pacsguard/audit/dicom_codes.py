@@ -222,6 +222,7 @@ EVENT_MAPPINGS: dict[str, EventMapping] = {
     "containment.mfa_reset": _alert(_USER_ATTRS),
     "containment.device_suspended": _alert(Type.NODE_AUTHENTICATION, "U", ObjectKind.NODE),
     "containment.undone": _private("containment.undone", _A.SECURITY_ALERT, ObjectKind.USER),
+    "containment.refused": _private("containment.refused", _A.SECURITY_ALERT, ObjectKind.USER),
     "external.other": _private("external.other"),
 }
 

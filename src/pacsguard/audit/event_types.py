@@ -71,6 +71,7 @@ _TYPES: dict[str, str] = {
     "containment.mfa_reset": "containment reset a principal's second factor",
     "containment.device_suspended": "containment suspended a device (AE)",
     "containment.undone": "a containment action was undone",
+    "containment.refused": "automatic containment was refused (it would lock out the last security officer)",
     # anything else
     "external.other": "an event reported by an external system",
 }

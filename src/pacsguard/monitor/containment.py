@@ -115,26 +115,57 @@ def is_active_officer(directory: Directory, principal_id: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Playbook:
-    """One containment action: its name (as rules name it), what it does, what it targets."""
+    """One containment action: its name (as rules name it), what it does, what it targets,
+    and the audit event type that records it (``audit.event_types``)."""
 
     name: str
     summary: str
     target: str  # "principal", "ip" or "device"
+    event: str
     timed: bool = False  # takes an end time (``until``)
 
 
 PLAYBOOKS: dict[str, Playbook] = {
     p.name: p
     for p in (
-        Playbook("lock_account", "Lock the account until an officer unlocks it (or until a time).", "principal", True),
-        Playbook("revoke_sessions", "End every session and revoke every API token of the account.", "principal"),
-        Playbook("expire_shares", "Expire every live share link the account created.", "principal"),
-        Playbook("block_ip", "Refuse requests from the IP address for a period (one hour by default).", "ip", True),
-        Playbook("suspend_device", "Lock the device principal (DICOM AE) so it can no longer connect.", "device", True),
+        Playbook(
+            "lock_account",
+            "Lock the account until an officer unlocks it (or until a time).",
+            "principal",
+            "containment.account_locked",
+            timed=True,
+        ),
+        Playbook(
+            "revoke_sessions",
+            "End every session and revoke every API token of the account.",
+            "principal",
+            "containment.sessions_revoked",
+        ),
+        Playbook(
+            "expire_shares",
+            "Expire every live share link the account created.",
+            "principal",
+            "containment.shares_expired",
+        ),
+        Playbook(
+            "block_ip",
+            "Refuse requests from the IP address for a period (one hour by default).",
+            "ip",
+            "containment.ip_blocked",
+            timed=True,
+        ),
+        Playbook(
+            "suspend_device",
+            "Lock the device principal (DICOM AE) so it can no longer connect.",
+            "device",
+            "containment.device_suspended",
+            timed=True,
+        ),
         Playbook(
             "require_mfa_reenrolment",
             "Replace the TOTP secret with one nobody holds: login needs a code until an officer re-enrols.",
             "principal",
+            "containment.mfa_reset",
         ),
     )
 }
@@ -199,7 +230,7 @@ class Containment:
         if changed:
             self._remember(action, target, ordered_by, reason)
             detail = {"reason": reason, "target": target, **({"until": until.isoformat()} if until else {})}
-            self._record(f"containment.{action}", target, ordered_by, detail)
+            self._record(playbook.event, target, ordered_by, {"action": action, **detail})
         return changed
 
     def undo(self, action: str, target: str, *, officer: str) -> bool:

@@ -54,8 +54,8 @@ def test_lock_is_idempotent_audited_and_undone_only_by_an_officer(
 ) -> None:
     assert contain.apply("lock_account", "alice", ordered_by="rule:auth.x", reason="burst")
     assert not contain.apply("lock_account", "alice", ordered_by="rule:auth.x", reason="burst")
-    assert types(events) == ["containment.lock_account"]
-    [recorded] = [e for e in events.events if e.type == "containment.lock_account"]
+    assert types(events) == ["containment.account_locked"]
+    [recorded] = [e for e in events.events if e.type == "containment.account_locked"]
     assert recorded.actor.principal_id == "rule:auth.x"
     assert recorded.objects.target_principal == "alice"
     with pytest.raises(AccountLocked):
@@ -136,4 +136,16 @@ def test_mfa_reenrolment_makes_the_login_path_demand_a_code_nobody_holds(
     enrolment = directory.auth.enroll_totp("alice", by="olga")  # the officer's re-enrolment
     code = pyotp.TOTP(enrolment.secret).at(clock.now())
     assert directory.auth.login("alice", "Correct-horse-42", totp_code=code).session.principal_id == "alice"
-    assert types(events).count("containment.require_mfa_reenrolment") == 1
+    assert types(events).count("containment.mfa_reset") == 1
+
+
+def test_every_playbook_records_a_documented_event_type() -> None:
+    from pacsguard.audit.dicom_codes import EVENT_MAPPINGS
+    from pacsguard.audit.event_types import is_known
+    from pacsguard.monitor.containment import PLAYBOOKS
+
+    for playbook in PLAYBOOKS.values():
+        assert is_known(playbook.event), playbook.name
+        assert playbook.event in EVENT_MAPPINGS, playbook.name
+    assert is_known("containment.refused")
+    assert is_known("containment.undone")

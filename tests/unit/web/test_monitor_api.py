@@ -129,7 +129,7 @@ def test_a_non_officer_cannot_order_containment(attacked: Desk) -> None:
     order = {"action": "lock_account", "target": "bob", "reason": "looks odd"}
     assert attacked.call("alice", "POST", "/containment", json=order).status_code == 403
     assert attacked.world.get("bob", "/dicomweb/studies").status_code == 200
-    assert attacked.world.events("containment.lock_account") == []
+    assert attacked.world.events("containment.account_locked") == []
 
 
 def test_one_alert_carries_its_evidence_events(attacked: Desk) -> None:
@@ -261,7 +261,7 @@ def test_containment_through_the_api_locks_the_user_out_of_dicomweb(really_attac
     assert result["changed"] is True
     assert (result["containment"]["ordered_by"], result["containment"]["target"]) == ("olga", "alice")
     assert world.get("alice", "/dicomweb/studies").status_code == 401
-    [locked] = world.events("containment.lock_account")
+    [locked] = world.events("containment.account_locked")
     assert (locked.actor.principal_id, locked.detail["ordered_by"]) == ("olga", "olga")
     assert attacked.call("olga", "POST", "/containment", json=order).json()["changed"] is False
     assert only(_incident(attacked)["checklist"], name="contain")["by"] == "olga"

@@ -29,7 +29,7 @@ def test_expire_shares_ends_the_live_links_and_undo_brings_back_exactly_those(sh
     assert all(shares.visit(path_of(link), fresh=True).status_code == 200 for link in live)
     assert shares.visit(path_of(revoked), fresh=True).status_code == 404
     types = [e.type for e in shares.world.events() if e.type.startswith("containment.")]
-    assert types == ["containment.expire_shares", "containment.undone"]
+    assert types == ["containment.shares_expired", "containment.undone"]
 
 
 def test_containment_also_ends_an_open_session(shares: Shares) -> None:
