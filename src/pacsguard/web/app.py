@@ -14,6 +14,7 @@ from pacsguard.gateway import Gateway, gateway_app
 from pacsguard.gateway.api import api_caller
 from pacsguard.gateway.auth import Caller
 from pacsguard.web.api import api_app
+from pacsguard.web.sessions import sessions_router
 
 __all__ = ["Me", "me_router", "site_app"]
 
@@ -21,7 +22,7 @@ __all__ = ["Me", "me_router", "site_app"]
 def site_app(gateway: Gateway, routers: Sequence[APIRouter] = (), pages: Sequence[BaseRoute] = ()) -> Starlette:
     """``/dicomweb``, ``/healthz``, ``/api`` (``me_router`` and ``routers`` under ``/api/v1``)
     and ``pages`` (such as ``/share/{token}``) as one Starlette app."""
-    api = api_app([me_router(gateway), *routers])
+    api = api_app([me_router(gateway), sessions_router(gateway), *routers])
     return gateway_app(gateway, [Mount("/api", app=api), *pages])
 
 
