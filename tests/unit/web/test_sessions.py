@@ -17,7 +17,7 @@ def sign_in(world: World, username: str, password: str = PASSWORD, **extra: str)
 
 
 def cookies_of(response: httpx.Response) -> dict[str, str]:
-    return {c.name: c.value for c in response.cookies.jar}
+    return {c.name: c.value or "" for c in response.cookies.jar}
 
 
 def with_password(world: World, who: str) -> None:
