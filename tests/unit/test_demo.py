@@ -23,10 +23,22 @@ def test_demo_walks_through_and_leaves_a_verifiable_site(tmp_path: Path, capsys:
     assert "auth.failed-logins-account" in out
     assert "breakglass.used" in out
     assert "whole-log verification: intact" in out
+    # the loop over HTTP: filtered QIDO, a denied study answered like a missing one, a
+    # share link opened, an attacker contained by the live monitor
+    assert "alice queried all archives at once and got 3 of 5" in out
+    assert "identical answers: True" in out
+    assert "the recipient opens it: page 200, preview PNG 200" in out
+    assert "his requests are refused" in out
+    assert "401 (the credentials are not valid)" in out
+    assert "lock_account on dan, ordered by rule:auth.success-after-failures" in out
     with open_site(config.load(site)) as opened:
         types = [e.type for e in LogReader(opened.engine).iter_events(None, None)]
-    # nine wrong guesses, a tenth refused because of the lock, then the right password, refused too
-    assert types.count("login.failure") == 11
+    # bob: nine wrong guesses, a tenth refused because of the lock, then the right password,
+    # refused too; dan: six wrong guesses over HTTP
+    assert types.count("login.failure") == 17
+    for expected in ("study.query", "study.read", "access.denied", "share.created", "share.opened",
+                     "containment.account_locked", "containment.sessions_revoked"):  # fmt: skip
+        assert expected in types, expected
     assert "account.locked" in types
     assert "break_glass.granted" in types
     assert "admin.role.grant" in types

@@ -11,7 +11,6 @@ site's audit log afterwards, for ``pacsguard audit verify --site DIR`` and frien
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -26,8 +25,10 @@ from pacsguard.audit.proofs import inclusion
 from pacsguard.audit.reader import LogReader
 from pacsguard.audit.verify import verify
 from pacsguard.clock import SystemClock
+from pacsguard.demo.data import ARCHIVES_TOML, PASSWORD, STUDIES, DemoStudy
+from pacsguard.demo.loop import run_loop
 from pacsguard.directory import Acting, Client, Operator, PrincipalKind
-from pacsguard.domain import Action, Actor, AuditEvent, Decision, ObjectRef, Purpose, RoleRef, Sensitivity, Validity
+from pacsguard.domain import Action, Actor, AuditEvent, Decision, ObjectRef, Purpose, RoleRef, Validity
 from pacsguard.domain.decision import BreakGlassGrant, ConsentKind
 from pacsguard.domain.zones import ZoneTree
 from pacsguard.errors import AccountLocked, AttestationRefused, ConfigError, InvalidCredentials, Problem
@@ -35,30 +36,12 @@ from pacsguard.monitor import Engine, load_rules
 from pacsguard.policy import DecisionPoint, request_break_glass
 from pacsguard.site import scaffold
 
-__all__ = ["run"]
+__all__ = ["MARKER", "PASSWORD", "run"]
 
 MARKER = ".pacsguard-demo"
-PASSWORD = "Demo-password-2026"  # noqa: S105 - the demo prints it as its login
 OPERATOR = Operator("demo")
 
 
-@dataclass(frozen=True)
-class DemoStudy:
-    uid: str
-    zone: str
-    patient: str
-    modality: str
-    sensitivity: Sensitivity
-    description: str
-
-
-STUDIES = (
-    DemoStudy("1.2.826.0.1.3680043.10.1.1", "north", "N-100", "CT", Sensitivity.INTERNAL, "CT chest"),
-    DemoStudy("1.2.826.0.1.3680043.10.1.2", "north", "N-101", "MR", Sensitivity.SECRET, "MR brain (VIP)"),
-    DemoStudy("1.2.826.0.1.3680043.10.2.1", "north-cardiology", "N-102", "US", Sensitivity.CONFIDENTIAL, "Echo"),
-    DemoStudy("1.2.826.0.1.3680043.10.3.1", "south", "S-200", "CT", Sensitivity.INTERNAL, "CT abdomen"),
-    DemoStudy("1.2.826.0.1.3680043.10.3.2", "south", "S-201", "CR", Sensitivity.INTERNAL, "Chest X-ray"),
-)
 N1, N2, C1, S1, S2 = (s.uid for s in STUDIES)
 
 
@@ -76,6 +59,7 @@ def run(directory: Path, console: Console) -> None:
         _decisions(site, console)
         _logins(site, console)
         _monitor(site, console)
+        run_loop(site, STUDIES, PASSWORD, console)
         _audit(site, console)
     _next_steps(settings.site, console)
 
@@ -86,6 +70,8 @@ def _fresh(directory: Path) -> None:
             raise ConfigError(Problem(directory, "not empty and not a demo site; choose another --dir"))
         shutil.rmtree(directory)
     scaffold(directory)
+    with (directory / "pacsguard.toml").open("a") as settings:
+        settings.write(ARCHIVES_TOML)
     (directory / MARKER).write_text("made by 'pacsguard demo'; the demo replaces this directory on every run\n")
 
 
@@ -113,7 +99,7 @@ def _seed(site: Site, console: Console) -> None:
     console.print(f"alice delegated 'read' of her radiologist role to carl for 2 days ({delegation.id})")
     for s in STUDIES:
         site.catalogue.record(
-            s.uid, zone=s.zone, archive=f"{s.zone}-pacs", patient_id=s.patient, modality=s.modality,
+            s.uid, zone=s.zone, archive=s.archive, patient_id=s.patient, modality=s.modality,
             study_date=date(2026, 11, 2), description=s.description,
         )  # fmt: skip
         site.catalogue.set_sensitivity(s.uid, s.sensitivity, by="olga", reason="demo classification")
@@ -236,6 +222,8 @@ def _next_steps(site: Path, console: Console) -> None:
         "monitor check",
     ):
         console.print(f"  .venv/bin/pacsguard {command} --site {site}")
+    console.print("serve it to a viewer or dicomweb-client (HTTPS, the studies above, the live monitor):")
+    console.print(f"  .venv/bin/pacsguard pki init --site {site} && .venv/bin/pacsguard serve --site {site}")
     console.print(f"logins: olga, alice, carl, bob, eve — password {PASSWORD}")
 
 
