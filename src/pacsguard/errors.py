@@ -35,11 +35,13 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── BadRequest              a client's request is malformed (HTTP 400)
     │   ├── Forbidden               the caller is known but may not do this (HTTP 403)
     │   └── RequestTooLarge         a request body over the site's cap (HTTP 413)
-    └── MonitorError
-        ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
-        ├── SnapshotError           a monitor checkpoint does not fit these rules
-        └── ContainmentError        a containment action cannot run (unknown target, no right)
-            └── ContainmentRefused  automatic containment would lock the last security officer
+    ├── MonitorError
+    │   ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
+    │   ├── SnapshotError           a monitor checkpoint does not fit these rules
+    │   └── ContainmentError        a containment action cannot run (unknown target, no right)
+    │       └── ContainmentRefused  automatic containment would lock the last security officer
+    └── IngestError                 an external audit source could not be taken in
+        └── MessageRejected         one external audit message is malformed (reason: a stable code)
 """
 
 from __future__ import annotations
@@ -254,3 +256,15 @@ class ContainmentError(MonitorError):
 
 class ContainmentRefused(ContainmentError):
     """Automatic containment refused: it would lock out the last active security officer."""
+
+
+class IngestError(PacsguardError):
+    """An external audit source (ATNA receiver, import file) could not be taken in."""
+
+
+class MessageRejected(IngestError):
+    """One external audit message is unusable; ``reason`` is a stable code for counting."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

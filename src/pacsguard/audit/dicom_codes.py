@@ -223,6 +223,7 @@ EVENT_MAPPINGS: dict[str, EventMapping] = {
     "containment.device_suspended": _alert(Type.NODE_AUTHENTICATION, "U", ObjectKind.NODE),
     "containment.undone": _private("containment.undone", _A.SECURITY_ALERT, ObjectKind.USER),
     "external.other": _private("external.other"),
+    "external.rejected": _private("external.rejected"),
 }
 
 

@@ -73,6 +73,7 @@ _TYPES: dict[str, str] = {
     "containment.undone": "a containment action was undone",
     # anything else
     "external.other": "an event reported by an external system",
+    "external.rejected": "an external audit message was malformed or oversized and quarantined",
 }
 
 EVENT_TYPES: MappingProxyType[str, str] = MappingProxyType(_TYPES)

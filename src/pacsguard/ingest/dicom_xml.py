@@ -1,0 +1,187 @@
+"""DICOM PS3.15 A.5 audit messages (XML) into ``Message``: pure, no I/O.
+
+The parser is hardened against hostile XML: a document with a DOCTYPE (and so any
+entity declaration: external entities, the "billion laughs" expansion bomb) is refused
+before lxml sees it, and lxml itself runs with ``resolve_entities=False``,
+``no_network=True``, ``load_dtd=False`` and ``huge_tree=False``. Namespaces are ignored
+(some senders qualify ``AuditMessage``); the element and attribute names are those of
+the A.5.1 schema. Base64 values (``ParticipantObjectDetail/@value``,
+``ParticipantObjectQuery``) are decoded; what does not decode is kept as sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from pacsguard.audit.dicom_codes import Code
+from pacsguard.errors import MessageRejected
+from pacsguard.ingest.message import Message, Participant, ParticipantObject
+
+__all__ = ["parse_dicom_xml", "parse_time"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        dtd_validation=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def _local(element: etree._Element) -> str:
+    tag: object = element.tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _children(element: etree._Element, name: str) -> list[etree._Element]:
+    return [child for child in element if _local(child) == name]
+
+
+def _child(element: etree._Element, name: str) -> etree._Element | None:
+    found = _children(element, name)
+    return found[0] if found else None
+
+
+def _attr(element: etree._Element, name: str) -> str | None:
+    for key, value in element.attrib.items():
+        if str(key).rsplit("}", 1)[-1] == name:
+            return str(value)
+    return None
+
+
+def _code(element: etree._Element | None) -> Code | None:
+    if element is None:
+        return None
+    code = _attr(element, "csd-code") or _attr(element, "code")
+    if code is None:
+        return None
+    scheme = _attr(element, "codeSystemName") or _attr(element, "codeSystem") or ""
+    meaning = _attr(element, "displayName") or _attr(element, "originalText") or ""
+    return Code(code, scheme, meaning)
+
+
+def _b64(text: str) -> str:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return text
+
+
+def parse_time(text: str | None, notes: list[str]) -> datetime:
+    """An ISO 8601 timestamp, made UTC; a time without a zone is taken as UTC (noted).
+
+    Raises ``MessageRejected`` (reason ``bad-time``) for a missing or unreadable time.
+    """
+    if not text:
+        raise MessageRejected("bad-time", "the message has no event time")
+    cleaned = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise MessageRejected("bad-time", f"unreadable event time {text[:64]!r}") from None
+    if moment.tzinfo is None:
+        notes.append("event time without a time zone, taken as UTC")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _participant(element: etree._Element) -> Participant:
+    roles = tuple(c for c in (_code(r) for r in _children(element, "RoleIDCode")) if c is not None)
+    return Participant(
+        user_id=_attr(element, "UserID") or "",
+        requestor=(_attr(element, "UserIsRequestor") or "").strip().lower() == "true",
+        alternative_id=_attr(element, "AlternativeUserID"),
+        name=_attr(element, "UserName"),
+        network_id=_attr(element, "NetworkAccessPointID"),
+        network_type=_attr(element, "NetworkAccessPointTypeCode"),
+        roles=roles,
+    )
+
+
+def _object(element: etree._Element) -> ParticipantObject:
+    details: list[tuple[str, str]] = []
+    for d in _children(element, "ParticipantObjectDetail"):
+        kind, value = _attr(d, "type"), _attr(d, "value")
+        if kind is not None and value is not None:
+            details.append((kind, _b64(value)))
+    instances: int | None = None
+    uids: list[str] = []
+    description = _child(element, "ParticipantObjectDescription")
+    for sop in _children(description, "SOPClass") if description is not None else []:
+        count = _attr(sop, "NumberOfInstances")
+        if count is not None and count.strip().isdigit():
+            instances = (instances or 0) + int(count)
+        uids.extend(uid for i in _children(sop, "Instance") if (uid := _attr(i, "UID")))
+    query = _child(element, "ParticipantObjectQuery")
+    name = _child(element, "ParticipantObjectName")
+    return ParticipantObject(
+        object_id=_attr(element, "ParticipantObjectID") or "",
+        type_code=_attr(element, "ParticipantObjectTypeCode"),
+        role=_attr(element, "ParticipantObjectTypeCodeRole"),
+        id_type=_code(_child(element, "ParticipantObjectIDTypeCode")),
+        name=name.text if name is not None else None,
+        details=tuple(details),
+        instances=instances,
+        instance_uids=tuple(uids),
+        query=_b64(query.text or "") if query is not None else None,
+    )
+
+
+def _parse_tree(data: bytes) -> etree._Element:
+    body = data[len(_BOM) :] if data.startswith(_BOM) else data
+    head = body.lstrip()
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise MessageRejected("xml-dtd", "XML with a DOCTYPE or entity declaration is refused (no DTDs, no entities)")
+    if not head.startswith(b"<"):
+        raise MessageRejected("not-xml", "the payload is not XML")
+    try:
+        root = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise MessageRejected("bad-xml", f"malformed XML: {exc}") from None
+    if getattr(root.getroottree().docinfo, "doctype", ""):
+        raise MessageRejected("xml-dtd", "XML with a DOCTYPE is refused")
+    return root
+
+
+def parse_dicom_xml(data: bytes) -> Message:
+    """The PS3.15 A.5 ``AuditMessage`` in ``data`` (UTF-8, an optional BOM).
+
+    Raises ``MessageRejected`` with reason ``xml-dtd`` (DOCTYPE or entities), ``not-xml``,
+    ``bad-xml`` (malformed or truncated), ``not-audit-message`` (another root element or
+    no EventIdentification/EventID) or ``bad-time``.
+    """
+    root = _parse_tree(data)
+    if _local(root) != "AuditMessage":
+        raise MessageRejected("not-audit-message", f"root element <{_local(root)[:64]}> is not <AuditMessage>")
+    ident = _child(root, "EventIdentification")
+    event_id = _code(_child(ident, "EventID")) if ident is not None else None
+    if ident is None or event_id is None:
+        raise MessageRejected("not-audit-message", "the AuditMessage has no EventIdentification/EventID")
+    notes: list[str] = []
+    occurred = parse_time(_attr(ident, "EventDateTime"), notes)
+    source = _child(root, "AuditSourceIdentification")
+    description = _child(ident, "EventOutcomeDescription")
+    return Message(
+        format="dicom",
+        event_id=event_id,
+        occurred_at=occurred,
+        action=_attr(ident, "EventActionCode"),
+        type_codes=tuple(c for c in (_code(t) for t in _children(ident, "EventTypeCode")) if c is not None),
+        outcome=_attr(ident, "EventOutcomeIndicator") or "0",
+        description=description.text if description is not None else None,
+        audit_source_id=_attr(source, "AuditSourceID") if source is not None else None,
+        audit_site_id=_attr(source, "AuditEnterpriseSiteID") if source is not None else None,
+        participants=tuple(_participant(p) for p in _children(root, "ActiveParticipant")),
+        objects=tuple(_object(o) for o in _children(root, "ParticipantObjectIdentification")),
+        notes=tuple(notes),
+    )
