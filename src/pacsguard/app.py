@@ -39,6 +39,7 @@ from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
 from pacsguard.web import site_app
+from pacsguard.web.metrics import metrics_route
 
 __all__ = [
     "ARCHIVE_KEY",
@@ -217,16 +218,20 @@ def build_app(
     archives: Mapping[str, Archive],
     point_source: Callable[[], DecisionPoint],
     options: GatewayOptions | None = None,
+    *,
+    ingest_stats: Callable[[], Mapping[str, int]] | None = None,
 ) -> Starlette:
     """The ASGI app ``site`` serves: DICOMweb (``/dicomweb``), the JSON API (``/api/v1``,
-    OpenAPI at ``/api/openapi.json``), the share pages and ``/healthz``. ``archives`` maps
-    zone ids to their archive; ``point_source`` gives the decision point in force
-    (``PolicyStore.point``, so a reload takes effect on the next request)."""
+    OpenAPI at ``/api/openapi.json``), the share pages, ``/healthz`` and ``/metrics``.
+    ``archives`` maps zone ids to their archive; ``point_source`` gives the decision
+    point in force (``PolicyStore.point``, so a reload takes effect on the next request);
+    ``ingest_stats`` gives the ATNA receiver's counters, when it runs."""
     public = options or GatewayOptions(public_url=site.settings.server.public_url)
     gateway = Gateway(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
         point_source=point_source, clock=site.clock, options=public,
     )  # fmt: skip
     routers: list[APIRouter] = []
-    pages: list[BaseRoute] = []
-    return site_app(gateway, routers, pages)
+    pages: list[BaseRoute] = [metrics_route(site.audit, ingest_stats)]
+    health = (lambda: {"ingest": dict(ingest_stats())}) if ingest_stats is not None else None
+    return site_app(gateway, routers, pages, health)

@@ -1,5 +1,13 @@
 """``pacsguard serve``: run a site for real — the DICOMweb gateway on HTTPS and the live
-monitor beside it, on the site's database, audit log and archives."""
+monitor beside it, on the site's database, audit log and archives.
+
+With ``[audit.receiver]`` the ATNA receiver (syslog over TLS/UDP) runs too, on an event
+loop of its own in a thread (``ReceiverThread``), not in uvicorn's: a flood of syslog
+traffic then cannot delay HTTP requests' event loop, the receiver starts listening (or
+fails, with a clear error) before uvicorn starts, and it is stopped after uvicorn ends
+with its queue written to the log. The audit log is thread-safe, so both loops append
+to it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,8 @@ from pacsguard.app import build_app, load_site_policy, open_archives, open_syslo
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
+from pacsguard.ingest.syslog_server import SyslogServer
+from pacsguard.ingest.wiring import open_receiver
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.wiring import open_monitor
 from pacsguard.policy import PolicyStore
@@ -35,7 +45,11 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     opened = open_site_for_command(settings)
     store = PolicyStore(lambda: load_site_policy(settings.site), opened.clock)
     archives = open_archives(opened)
-    app = build_app(opened, archives, lambda: store.point)
+    receiver = open_receiver(settings, opened.engine, opened.audit, opened.clock)
+    if receiver is not None:
+        receiver.start()
+        _announce(receiver.server)
+    app = build_app(opened, archives, lambda: store.point, ingest_stats=receiver.stats if receiver else None)
     monitor = None
     if not no_monitor:
         monitor = open_monitor(
@@ -62,5 +76,16 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
         )
     finally:
         stop_forwarding.set()
+        if receiver is not None:
+            receiver.stop()
         if monitor is not None:
             monitor.stop()
+
+
+def _announce(server: SyslogServer | None) -> None:
+    if server is None:
+        return
+    if server.tls_address is not None:
+        console.print(f"ATNA receiver: syslog over TLS on {server.tls_address[0]}:{server.tls_address[1]}")
+    if server.udp_address is not None:
+        console.print(f"ATNA receiver: syslog over UDP on {server.udp_address[0]}:{server.udp_address[1]}")
