@@ -1,7 +1,7 @@
 """IHE ITI-20 transports: syslog over TLS (RFC 5425) and over UDP (RFC 5426).
 
 ``SyslogServer`` listens on loopback or any address given. TLS connections are accepted
-as TCP and upgraded (``start_tls``) so that a refused handshake (no client certificate
+as TCP (reading paused) and upgraded (``loop.start_tls``) so that a refused handshake (no client certificate
 when one is required, one not from the site CA, not TLS at all) is counted and closes
 only that connection. Each connection reads octet-counted frames (``Framer``) and hands
 them to the ``Receiver``; while the receiver's queue is full the connection is not read
@@ -61,17 +61,25 @@ def peer_subject(peercert: Any) -> str | None:
     return ",".join(parts) or None
 
 
-def _peer(writer: asyncio.StreamWriter) -> str | None:
-    name = writer.get_extra_info("peername")
-    return f"{name[0]}:{name[1]}" if isinstance(name, tuple) and len(name) >= 2 else None
-
-
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, server: SyslogServer) -> None:
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.server.datagram(data, f"{addr[0]}:{addr[1]}")
+
+
+class _Accepting(asyncio.Protocol):
+    """A new TCP connection: reading paused at once, so no byte of the TLS handshake is
+    consumed before ``start_tls`` takes the connection over."""
+
+    def __init__(self, server: SyslogServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        self.server._accepted(transport)
 
 
 class SyslogServer:
@@ -103,7 +111,7 @@ class SyslogServer:
         self.receiver.start()
         loop = asyncio.get_running_loop()
         if self._tls_port is not None:
-            self._tcp = await asyncio.start_server(self._connection, self.host, self._tls_port, limit=_READ)
+            self._tcp = await loop.create_server(lambda: _Accepting(self), self.host, self._tls_port)
             self.tls_address = self._tcp.sockets[0].getsockname()[:2]
         if self._udp_port is not None:
             transport, _ = await loop.create_datagram_endpoint(
@@ -121,7 +129,7 @@ class SyslogServer:
         for task in list(self._connections):
             task.cancel()
         for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._tcp is not None:
             await self._tcp.wait_closed()
@@ -146,30 +154,43 @@ class SyslogServer:
 
     # -- TLS ---------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        peer = _peer(writer)
+    def _accepted(self, transport: asyncio.BaseTransport) -> None:
+        task = asyncio.get_running_loop().create_task(self._connection(transport))
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _connection(self, transport: asyncio.BaseTransport) -> None:
+        loop = asyncio.get_running_loop()
+        name = transport.get_extra_info("peername")
+        peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) and len(name) >= 2 else None
+        reader = asyncio.StreamReader(limit=_READ, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        assert self._context is not None
         try:
-            assert self._context is not None
-            try:
-                await asyncio.wait_for(writer.start_tls(self._context), _HANDSHAKE_SECONDS)
-            except (OSError, TimeoutError, ssl.SSLError) as exc:
-                self.receiver.counters.tls_failures += 1
-                log.info("TLS handshake with %s refused: %s", peer, exc)
-                return
-            self.receiver.counters.connections += 1
-            subject = peer_subject(writer.get_extra_info("peercert"))
-            await self._read_frames(reader, peer, subject)
-        except (OSError, ssl.SSLError) as exc:
+            tls = await loop.start_tls(
+                transport,  # type: ignore[arg-type]  # a socket transport, paused since it was accepted
+                protocol,
+                self._context,
+                server_side=True,
+                ssl_handshake_timeout=_HANDSHAKE_SECONDS,
+            )
+        except (OSError, TimeoutError, ConnectionError) as exc:  # ssl.SSLError is an OSError
+            self.receiver.counters.tls_failures += 1
+            log.info("TLS handshake with %s refused: %s", peer, exc or type(exc).__name__)
+            transport.close()
+            return
+        if tls is None:
+            transport.close()
+            return
+        protocol.connection_made(tls)
+        writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+        self.receiver.counters.connections += 1
+        try:
+            await self._read_frames(reader, peer, peer_subject(tls.get_extra_info("peercert")))
+        except (OSError, ConnectionError) as exc:
             log.info("connection from %s ended: %s", peer, exc)
         finally:
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            if task is not None:
-                self._connections.discard(task)
 
     async def _read_frames(self, reader: asyncio.StreamReader, peer: str | None, subject: str | None) -> None:
         r = self.receiver
