@@ -94,7 +94,8 @@ def test_rsyslog_forwards_dicom_audit_messages_over_tls(
 ) -> None:
     if not Path(RSYSLOGD).exists():
         pytest.fail("rsyslogd is missing: run scripts/system-deps (Debian packages rsyslog, rsyslog-gnutls)")
-    assert receiver.server is not None and receiver.server.tls_address is not None
+    assert receiver.server is not None
+    assert receiver.server.tls_address is not None
     spool = rsyslog_dir / "audit.xml"
     source = AuditSource("PACS-7")
     spool.write_text("".join(to_dicom_xml(sample(t, i), source).decode() + "\n" for i, t in enumerate(TYPES)))
