@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -26,7 +27,17 @@ __all__ = ["parse_dicom_xml", "parse_time"]
 _BOM = b"\xef\xbb\xbf"
 
 
+_local = threading.local()  # lxml parsers may be reused, but not by two threads at once
+
+
 def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser
+
+
+def _new_parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -38,25 +49,26 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _local(element: etree._Element) -> str:
-    tag: object = element.tag
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+def _strip_namespaces(root: etree._Element) -> None:
+    """Make every tag local (some senders qualify the A.5 elements); attributes in A.5
+    are unqualified, so they stay as they are."""
+    for element in root.iter():
+        tag: object = element.tag
+        if isinstance(tag, str) and tag.startswith("{"):
+            element.tag = tag.rsplit("}", 1)[-1]
 
 
 def _children(element: etree._Element, name: str) -> list[etree._Element]:
-    return [child for child in element if _local(child) == name]
+    return element.findall(name)
 
 
 def _child(element: etree._Element, name: str) -> etree._Element | None:
-    found = _children(element, name)
-    return found[0] if found else None
+    return element.find(name)
 
 
 def _attr(element: etree._Element, name: str) -> str | None:
-    for key, value in element.attrib.items():
-        if str(key).rsplit("}", 1)[-1] == name:
-            return str(value)
-    return None
+    value = element.get(name)
+    return str(value) if value is not None else None
 
 
 def _code(element: etree._Element | None) -> Code | None:
@@ -150,6 +162,7 @@ def _parse_tree(data: bytes) -> etree._Element:
         raise MessageRejected("bad-xml", f"malformed XML: {exc}") from None
     if getattr(root.getroottree().docinfo, "doctype", ""):
         raise MessageRejected("xml-dtd", "XML with a DOCTYPE is refused")
+    _strip_namespaces(root)
     return root
 
 
@@ -161,8 +174,8 @@ def parse_dicom_xml(data: bytes) -> Message:
     no EventIdentification/EventID) or ``bad-time``.
     """
     root = _parse_tree(data)
-    if _local(root) != "AuditMessage":
-        raise MessageRejected("not-audit-message", f"root element <{_local(root)[:64]}> is not <AuditMessage>")
+    if root.tag != "AuditMessage":
+        raise MessageRejected("not-audit-message", f"root element <{str(root.tag)[:64]}> is not <AuditMessage>")
     ident = _child(root, "EventIdentification")
     event_id = _code(_child(ident, "EventID")) if ident is not None else None
     if ident is None or event_id is None:

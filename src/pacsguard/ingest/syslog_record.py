@@ -24,6 +24,7 @@ __all__ = ["SyslogRecord", "parse_payload", "parse_syslog"]
 _BOM = b"\xef\xbb\xbf"
 _PRI = re.compile(rb"^<(\d{1,3})>")
 _NIL = "-"
+_SD = re.compile(rb"(?:\[(?:[^\]\\]|\\.)*\])+", re.DOTALL)  # SD-ELEMENTs; "\]" etc. are escapes
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +53,10 @@ def _skip_structured_data(data: bytes, at: int) -> int:
     """The index after STRUCTURED-DATA starting at ``at`` (``-`` or ``[..][..]``)."""
     if data[at : at + 1] == b"-":
         return at + 1
-    while data[at : at + 1] == b"[":
-        at += 1
-        while at < len(data):
-            ch = data[at : at + 1]
-            if ch == b"\\":
-                at += 2
-                continue
-            at += 1
-            if ch == b"]":
-                break
-        else:
-            raise MessageRejected("bad-syslog", "unterminated structured data in the syslog header")
-    return at
+    match = _SD.match(data, at)
+    if match is None or match.end() == at:
+        raise MessageRejected("bad-syslog", "malformed or unterminated structured data in the syslog header")
+    return match.end()
 
 
 def _rfc5424(data: bytes, start: int) -> SyslogRecord:
