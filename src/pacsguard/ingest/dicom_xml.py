@@ -58,12 +58,22 @@ def _strip_namespaces(root: etree._Element) -> None:
             element.tag = tag.rsplit("}", 1)[-1]
 
 
-def _children(element: etree._Element, name: str) -> list[etree._Element]:
-    return element.findall(name)
+_Groups = dict[str, list[etree._Element]]
 
 
-def _child(element: etree._Element, name: str) -> etree._Element | None:
-    return element.find(name)
+def _groups(element: etree._Element) -> _Groups:
+    """The element's children by tag, in one pass (cheaper than a search per name)."""
+    groups: _Groups = {}
+    for child in element:
+        tag: object = child.tag
+        if isinstance(tag, str):
+            groups.setdefault(tag, []).append(child)
+    return groups
+
+
+def _first(groups: _Groups, name: str) -> etree._Element | None:
+    found = groups.get(name)
+    return found[0] if found else None
 
 
 def _attr(element: etree._Element, name: str) -> str | None:
@@ -74,12 +84,12 @@ def _attr(element: etree._Element, name: str) -> str | None:
 def _code(element: etree._Element | None) -> Code | None:
     if element is None:
         return None
-    code = _attr(element, "csd-code") or _attr(element, "code")
+    a: dict[str, str] = {str(k): str(v) for k, v in element.items()}
+    code = a.get("csd-code") or a.get("code")
     if code is None:
         return None
-    scheme = _attr(element, "codeSystemName") or _attr(element, "codeSystem") or ""
-    meaning = _attr(element, "displayName") or _attr(element, "originalText") or ""
-    return Code(code, scheme, meaning)
+    scheme = a.get("codeSystemName") or a.get("codeSystem") or ""
+    return Code(code, scheme, a.get("displayName") or a.get("originalText") or "")
 
 
 def _b64(text: str) -> str:
@@ -108,39 +118,41 @@ def parse_time(text: str | None, notes: list[str]) -> datetime:
 
 
 def _participant(element: etree._Element) -> Participant:
-    roles = tuple(c for c in (_code(r) for r in _children(element, "RoleIDCode")) if c is not None)
+    roles = tuple(c for c in (_code(r) for r in element.iterchildren("RoleIDCode")) if c is not None)
+    a: dict[str, str] = {str(k): str(v) for k, v in element.items()}
     return Participant(
-        user_id=_attr(element, "UserID") or "",
-        requestor=(_attr(element, "UserIsRequestor") or "").strip().lower() == "true",
-        alternative_id=_attr(element, "AlternativeUserID"),
-        name=_attr(element, "UserName"),
-        network_id=_attr(element, "NetworkAccessPointID"),
-        network_type=_attr(element, "NetworkAccessPointTypeCode"),
+        user_id=a.get("UserID", ""),
+        requestor=a.get("UserIsRequestor", "").strip().lower() == "true",
+        alternative_id=a.get("AlternativeUserID"),
+        name=a.get("UserName"),
+        network_id=a.get("NetworkAccessPointID"),
+        network_type=a.get("NetworkAccessPointTypeCode"),
         roles=roles,
     )
 
 
 def _object(element: etree._Element) -> ParticipantObject:
+    parts = _groups(element)
     details: list[tuple[str, str]] = []
-    for d in _children(element, "ParticipantObjectDetail"):
+    for d in parts.get("ParticipantObjectDetail", ()):
         kind, value = _attr(d, "type"), _attr(d, "value")
         if kind is not None and value is not None:
             details.append((kind, _b64(value)))
     instances: int | None = None
     uids: list[str] = []
-    description = _child(element, "ParticipantObjectDescription")
-    for sop in _children(description, "SOPClass") if description is not None else []:
+    description = _first(parts, "ParticipantObjectDescription")
+    for sop in description.iterchildren("SOPClass") if description is not None else ():
         count = _attr(sop, "NumberOfInstances")
         if count is not None and count.strip().isdigit():
             instances = (instances or 0) + int(count)
-        uids.extend(uid for i in _children(sop, "Instance") if (uid := _attr(i, "UID")))
-    query = _child(element, "ParticipantObjectQuery")
-    name = _child(element, "ParticipantObjectName")
+        uids.extend(uid for i in sop.iterchildren("Instance") if (uid := _attr(i, "UID")))
+    query = _first(parts, "ParticipantObjectQuery")
+    name = _first(parts, "ParticipantObjectName")
     return ParticipantObject(
         object_id=_attr(element, "ParticipantObjectID") or "",
         type_code=_attr(element, "ParticipantObjectTypeCode"),
         role=_attr(element, "ParticipantObjectTypeCodeRole"),
-        id_type=_code(_child(element, "ParticipantObjectIDTypeCode")),
+        id_type=_code(_first(parts, "ParticipantObjectIDTypeCode")),
         name=name.text if name is not None else None,
         details=tuple(details),
         instances=instances,
@@ -162,7 +174,8 @@ def _parse_tree(data: bytes) -> etree._Element:
         raise MessageRejected("bad-xml", f"malformed XML: {exc}") from None
     if getattr(root.getroottree().docinfo, "doctype", ""):
         raise MessageRejected("xml-dtd", "XML with a DOCTYPE is refused")
-    _strip_namespaces(root)
+    if isinstance(root.tag, str) and root.tag.startswith("{"):
+        _strip_namespaces(root)
     return root
 
 
@@ -176,25 +189,27 @@ def parse_dicom_xml(data: bytes) -> Message:
     root = _parse_tree(data)
     if root.tag != "AuditMessage":
         raise MessageRejected("not-audit-message", f"root element <{str(root.tag)[:64]}> is not <AuditMessage>")
-    ident = _child(root, "EventIdentification")
-    event_id = _code(_child(ident, "EventID")) if ident is not None else None
+    parts = _groups(root)
+    ident = _first(parts, "EventIdentification")
+    heads = _groups(ident) if ident is not None else {}
+    event_id = _code(_first(heads, "EventID"))
     if ident is None or event_id is None:
         raise MessageRejected("not-audit-message", "the AuditMessage has no EventIdentification/EventID")
     notes: list[str] = []
     occurred = parse_time(_attr(ident, "EventDateTime"), notes)
-    source = _child(root, "AuditSourceIdentification")
-    description = _child(ident, "EventOutcomeDescription")
+    source = _first(parts, "AuditSourceIdentification")
+    description = _first(heads, "EventOutcomeDescription")
     return Message(
         format="dicom",
         event_id=event_id,
         occurred_at=occurred,
         action=_attr(ident, "EventActionCode"),
-        type_codes=tuple(c for c in (_code(t) for t in _children(ident, "EventTypeCode")) if c is not None),
+        type_codes=tuple(c for c in (_code(t) for t in heads.get("EventTypeCode", ())) if c is not None),
         outcome=_attr(ident, "EventOutcomeIndicator") or "0",
         description=description.text if description is not None else None,
         audit_source_id=_attr(source, "AuditSourceID") if source is not None else None,
         audit_site_id=_attr(source, "AuditEnterpriseSiteID") if source is not None else None,
-        participants=tuple(_participant(p) for p in _children(root, "ActiveParticipant")),
-        objects=tuple(_object(o) for o in _children(root, "ParticipantObjectIdentification")),
+        participants=tuple(_participant(p) for p in parts.get("ActiveParticipant", ())),
+        objects=tuple(_object(o) for o in parts.get("ParticipantObjectIdentification", ())),
         notes=tuple(notes),
     )
