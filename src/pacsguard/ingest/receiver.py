@@ -191,11 +191,15 @@ class Receiver:
         """Wait until everything queued so far is durable (or quarantined and recorded)."""
         await self.queue.join()
 
-    async def stop(self) -> None:
-        """Write what is queued, then stop the writer."""
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued (waiting at most ``timeout`` seconds if the log refuses),
+        then stop the writer; what could not be written is logged as lost."""
         if self._writer is None:
             return
-        await self.drained()
+        try:
+            await asyncio.wait_for(self.drained(), timeout)
+        except TimeoutError:
+            log.error("ATNA receiver stopped with %d messages not written to the audit log", self.queue.qsize())
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
