@@ -109,12 +109,12 @@ def parse_time(text: str | None, notes: list[str]) -> datetime:
     cleaned = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:
         moment = datetime.fromisoformat(cleaned)
-    except ValueError:
+        if moment.tzinfo is None:
+            notes.append("event time without a time zone, taken as UTC")
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise MessageRejected("bad-time", f"unreadable event time {text[:64]!r}") from None
-    if moment.tzinfo is None:
-        notes.append("event time without a time zone, taken as UTC")
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _participant(element: etree._Element) -> Participant:

@@ -132,10 +132,14 @@ class Receiver:
         try:
             record = parse_syslog(data)
             message = parse_payload(record.payload)
+            event = to_event(message)
         except MessageRejected as exc:
             source = cert_source or peer
             return Quarantined(received_at, transport, exc.reason, str(exc), len(data), data, peer, source)
-        event = to_event(message)
+        except Exception as exc:  # a parser bug must not stop the receiver: quarantine the message
+            log.exception("unexpected error parsing a message from %s", peer)
+            reason = f"internal error: {type(exc).__name__}"
+            return Quarantined(received_at, transport, "internal-error", reason, len(data), data, peer, cert_source)
         provenance = Provenance(
             source=_source(cert_source, message.audit_source_id, record, peer),
             transport=transport,
