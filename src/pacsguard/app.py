@@ -43,6 +43,7 @@ from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
 from pacsguard.web import site_app
+from pacsguard.web.metrics import metrics_route
 from pacsguard.web.monitor import Desk, monitor_router
 
 __all__ = [
@@ -222,14 +223,17 @@ def build_app(
     archives: Mapping[str, Archive],
     point_source: Callable[[], DecisionPoint],
     options: GatewayOptions | None = None,
+    *,
     monitor: Monitor | None = None,
+    ingest_stats: Callable[[], Mapping[str, int]] | None = None,
 ) -> Starlette:
     """The ASGI app ``site`` serves: DICOMweb (``/dicomweb``), the JSON API (``/api/v1``,
-    OpenAPI at ``/api/openapi.json``), the share pages and ``/healthz``. ``archives`` maps
-    zone ids to their archive; ``point_source`` gives the decision point in force
-    (``PolicyStore.point``, so a reload takes effect on the next request). With the
-    site's running ``monitor``, the officers' alerts, incidents and containment API is
-    mounted too (``web.monitor``)."""
+    OpenAPI at ``/api/openapi.json``), the share pages, ``/healthz`` and ``/metrics``.
+    ``archives`` maps zone ids to their archive; ``point_source`` gives the decision
+    point in force (``PolicyStore.point``, so a reload takes effect on the next request).
+    With the site's running ``monitor``, the officers' alerts, incidents and containment
+    API is mounted too (``web.monitor``); ``ingest_stats`` gives the ATNA receiver's
+    counters, when it runs."""
     public = options or GatewayOptions(public_url=site.settings.server.public_url)
     gateway = Gateway(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
@@ -240,5 +244,6 @@ def build_app(
     if monitor is not None:
         desk = Desk(monitor.service.store, monitor.containment, LogReader(site.engine))
         routers.append(monitor_router(gateway, desk))
-    pages: list[BaseRoute] = [*share_routes]
-    return site_app(gateway, routers, pages)
+    pages: list[BaseRoute] = [*share_routes, metrics_route(site.audit, ingest_stats)]
+    health = (lambda: {"ingest": dict(ingest_stats())}) if ingest_stats is not None else None
+    return site_app(gateway, routers, pages, health)

@@ -27,6 +27,7 @@ __all__ = [
     "OidcSettings",
     "PasswordPolicy",
     "PkiSettings",
+    "ReceiverSettings",
     "ServerSettings",
     "SessionSettings",
     "Settings",
@@ -152,6 +153,26 @@ class SyslogSettings(_Section):
     confirm_seconds: float = Field(0.5, ge=0)  # wait for a refusal after a new connection's first write
 
 
+class ReceiverSettings(_Section):
+    """``[audit.receiver]``: the ATNA Audit Record Repository pacsguard runs (IHE ITI-20).
+
+    Syslog over TLS (RFC 5425) on ``tls_port`` with the site's ``[pki]`` server
+    certificate, client certificates checked against the site CA (required when
+    ``require_client_cert``); syslog over UDP (RFC 5426) on ``udp_port`` if set. A port
+    of 0 picks a free one. Messages over ``max_message_bytes`` are quarantined; the
+    queue between network and log holds ``queue_size`` messages; the quarantine keeps
+    ``quarantine_rows`` rows.
+    """
+
+    host: str = "127.0.0.1"
+    tls_port: int | None = Field(6514, ge=0, le=65535)
+    udp_port: int | None = Field(None, ge=0, le=65535)
+    require_client_cert: bool = True
+    max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 << 20)
+    queue_size: int = Field(10_000, ge=1)
+    quarantine_rows: int = Field(10_000, ge=1)
+
+
 class AuditSettings(_Section):
     """A signed head every ``head_every_events`` events or ``head_every_seconds``; a
     witness file (heads as JSON lines, site-relative); the bound on an event's detail."""
@@ -161,6 +182,7 @@ class AuditSettings(_Section):
     witness_file: str = ""
     max_detail_bytes: int = Field(8192, ge=512)
     syslog: SyslogSettings | None = None  # forward every event to an ATNA repository (IHE ITI-20)
+    receiver: ReceiverSettings | None = None  # receive ATNA messages from other systems (off by default)
 
 
 class ArchiveSettings(_Section):

@@ -36,13 +36,15 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   ├── Forbidden               the caller is known but may not do this (HTTP 403)
     │   ├── RequestTooLarge         a request body over the site's cap (HTTP 413)
     │   └── ShareRefused            a share link cannot be opened (one answer for every reason)
-    └── MonitorError
-        ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
-        ├── SnapshotError           a monitor checkpoint does not fit these rules
-        ├── ContainmentError        a containment action cannot run (unknown target, no right)
-        │   └── ContainmentRefused  automatic containment would lock the last security officer
-        └── IncidentError           an incident or alert change that cannot be made (HTTP 400)
-            └── IncidentConflict    an illegal state change, a step done already (HTTP 409)
+    ├── MonitorError
+    │   ├── GeoDatabaseError        the GeoIP (.mmdb) file cannot be read
+    │   ├── SnapshotError           a monitor checkpoint does not fit these rules
+    │   ├── ContainmentError        a containment action cannot run (unknown target, no right)
+    │   │   └── ContainmentRefused  automatic containment would lock the last security officer
+    │   └── IncidentError           an incident or alert change that cannot be made (HTTP 400)
+    │       └── IncidentConflict    an illegal state change, a step done already (HTTP 409)
+    └── IngestError                 an external audit source could not be taken in
+        └── MessageRejected         one external audit message is malformed (reason: a stable code)
 """
 
 from __future__ import annotations
@@ -279,3 +281,15 @@ class IncidentError(MonitorError):
 class IncidentConflict(IncidentError):
     """The change conflicts with the incident's state: an illegal transition (resolved is
     final, states only move forward), a checklist step done already."""
+
+
+class IngestError(PacsguardError):
+    """An external audit source (ATNA receiver, import file) could not be taken in."""
+
+
+class MessageRejected(IngestError):
+    """One external audit message is unusable; ``reason`` is a stable code for counting."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -224,6 +224,7 @@ EVENT_MAPPINGS: dict[str, EventMapping] = {
     "containment.undone": _private("containment.undone", _A.SECURITY_ALERT, ObjectKind.USER),
     "containment.refused": _private("containment.refused", _A.SECURITY_ALERT, ObjectKind.USER),
     "external.other": _private("external.other"),
+    "external.rejected": _private("external.rejected"),
 }
 
 

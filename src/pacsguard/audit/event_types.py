@@ -74,6 +74,7 @@ _TYPES: dict[str, str] = {
     "containment.refused": "automatic containment was refused (it would lock out the last security officer)",
     # anything else
     "external.other": "an event reported by an external system",
+    "external.rejected": "an external audit message was malformed or oversized and quarantined",
 }
 
 EVENT_TYPES: MappingProxyType[str, str] = MappingProxyType(_TYPES)

@@ -21,7 +21,7 @@ from pacsguard.audit import load_public_key, load_signing_key, verify
 from pacsguard.audit.archive import SEGMENT_LEVEL, archive_segments, verify_segments
 from pacsguard.audit.proofs import consistency, inclusion
 from pacsguard.audit.store import AuditStore, to_us
-from pacsguard.cli import audit_export
+from pacsguard.cli import audit_export, audit_import
 from pacsguard.cli._common import console, err_console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command, record_log_use
 from pacsguard.config import Settings
@@ -205,3 +205,4 @@ def _before_seq(engine: Engine, before: str) -> int:
 
 
 audit.add_command(audit_export.export)
+audit.add_command(audit_import.import_command)

@@ -1,5 +1,13 @@
 """``pacsguard serve``: run a site for real — the DICOMweb gateway on HTTPS and the live
-monitor beside it, on the site's database, audit log and archives."""
+monitor beside it, on the site's database, audit log and archives.
+
+With ``[audit.receiver]`` the ATNA receiver (syslog over TLS/UDP) runs too, on an event
+loop of its own in a thread (``ReceiverThread``), not in uvicorn's: a flood of syslog
+traffic then cannot delay HTTP requests' event loop, the receiver starts listening (or
+fails, with a clear error) before uvicorn starts, and it is stopped after uvicorn ends
+with its queue written to the log. The audit log is thread-safe, so both loops append
+to it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,8 @@ from pacsguard.audit.reader import LogReader
 from pacsguard.cli._common import console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command
 from pacsguard.gateway.shares import ShareStore
+from pacsguard.ingest.syslog_server import SyslogServer
+from pacsguard.ingest.wiring import open_receiver
 from pacsguard.monitor.leader import leadership_for
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.wiring import open_monitor
@@ -37,6 +47,10 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     opened = open_site_for_command(settings)
     store = PolicyStore(lambda: load_site_policy(settings.site), opened.clock)
     archives = open_archives(opened)
+    receiver = open_receiver(settings, opened.engine, opened.audit, opened.clock)
+    if receiver is not None:
+        receiver.start()
+        _announce(receiver.server)
     monitor = None
     if not no_monitor:
         monitor = open_monitor(
@@ -44,7 +58,8 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
             notifiers=load_notifiers(settings.site), shares=ShareStore(opened.engine, opened.clock),
             leader=leadership_for(opened.engine),
         )  # fmt: skip
-    app = build_app(opened, archives, lambda: store.point, monitor=monitor)
+    stats = receiver.stats if receiver is not None else None
+    app = build_app(opened, archives, lambda: store.point, monitor=monitor, ingest_stats=stats)
     if monitor is not None:
         monitor.start()
     stop_forwarding = threading.Event()
@@ -66,5 +81,16 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
         )
     finally:
         stop_forwarding.set()
+        if receiver is not None:
+            receiver.stop()
         if monitor is not None:
             monitor.stop()
+
+
+def _announce(server: SyslogServer | None) -> None:
+    if server is None:
+        return
+    if server.tls_address is not None:
+        console.print(f"ATNA receiver: syslog over TLS on {server.tls_address[0]}:{server.tls_address[1]}")
+    if server.udp_address is not None:
+        console.print(f"ATNA receiver: syslog over UDP on {server.udp_address[0]}:{server.udp_address[1]}")

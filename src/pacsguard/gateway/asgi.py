@@ -4,7 +4,8 @@ plus whatever the composition root mounts beside them (the JSON API, share pages
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,9 +20,15 @@ from pacsguard.gateway.errors import error_response, not_found, problem
 __all__ = ["gateway_app"]
 
 
-def gateway_app(gateway: Gateway, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+def gateway_app(
+    gateway: Gateway,
+    extra_routes: Sequence[BaseRoute] = (),
+    extra_health: Callable[[], Mapping[str, Any]] | None = None,
+) -> Starlette:
     """A Starlette app serving DICOMweb at ``/dicomweb``, health at ``/healthz`` and
-    ``extra_routes``; its lifespan closes the archives at shutdown."""
+    ``extra_routes``; its lifespan closes the archives at shutdown. ``extra_health``
+    adds its entries to the ``/healthz`` body (a component above the gateway, such as
+    the ATNA receiver, reports there without the gateway importing it)."""
 
     async def healthz(request: Request) -> JSONResponse:
         health = gateway.audit.health
@@ -31,6 +38,8 @@ def gateway_app(gateway: Gateway, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             "audit": {"state": health.state, "reason": health.reason, "since": health.since.isoformat()},
             "archives": sorted(a.name for a in gateway.archives.values()),
         }
+        if extra_health is not None:
+            body.update(extra_health())
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @contextlib.asynccontextmanager

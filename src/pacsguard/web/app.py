@@ -3,7 +3,8 @@ health — and ``/api/v1/me``, which tells a caller who the site thinks they are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
@@ -19,11 +20,17 @@ from pacsguard.web.sessions import sessions_router
 __all__ = ["Me", "me_router", "site_app"]
 
 
-def site_app(gateway: Gateway, routers: Sequence[APIRouter] = (), pages: Sequence[BaseRoute] = ()) -> Starlette:
-    """``/dicomweb``, ``/healthz``, ``/api`` (``me_router`` and ``routers`` under ``/api/v1``)
-    and ``pages`` (such as ``/share/{token}``) as one Starlette app."""
+def site_app(
+    gateway: Gateway,
+    routers: Sequence[APIRouter] = (),
+    pages: Sequence[BaseRoute] = (),
+    extra_health: Callable[[], Mapping[str, Any]] | None = None,
+) -> Starlette:
+    """``/dicomweb``, ``/healthz`` (plus ``extra_health``'s entries), ``/api`` (``me_router``
+    and ``routers`` under ``/api/v1``) and ``pages`` (such as ``/share/{token}``) as one
+    Starlette app."""
     api = api_app([me_router(gateway), sessions_router(gateway), *routers])
-    return gateway_app(gateway, [Mount("/api", app=api), *pages])
+    return gateway_app(gateway, [Mount("/api", app=api), *pages], extra_health)
 
 
 class HeldRoleOut(BaseModel):

@@ -26,7 +26,7 @@ break_glass.granted break_glass.refused study.query study.read study.store study
 study.classify access.denied share.created share.opened share.revoked share.expired audit.log.used
 audit.head.signed alert.raised incident.opened incident.updated containment.account_locked
 containment.sessions_revoked containment.shares_expired containment.ip_blocked containment.mfa_reset
-containment.device_suspended containment.undone containment.refused external.other""".split()  # noqa: SIM905
+containment.device_suspended containment.undone containment.refused external.other external.rejected""".split()  # noqa: SIM905
 
 _relaxng = etree.RelaxNG(etree.parse(str(SCHEMA)))
 
@@ -47,7 +47,7 @@ def test_every_event_type_has_a_mapping_or_is_marked_private() -> None:
     private = {t for t, m in EVENT_MAPPINGS.items() if not m.dicom_equivalent}
     assert private == {
         "audit.head.signed", "alert.raised", "incident.opened", "incident.updated",
-        "containment.undone", "containment.refused", "external.other",
+        "containment.undone", "containment.refused", "external.other", "external.rejected",
     }  # fmt: skip
     for name in private:
         assert [c.scheme for c in EVENT_MAPPINGS[name].type_codes] == [PRIVATE_SCHEME]

@@ -1,0 +1,277 @@
+"""The receiver's core: messages in, events into the audit log, bad input into quarantine.
+
+The network side (``syslog_server``) hands each message to ``Receiver.take``, which parses
+it (``syslog_record``, ``dicom_xml``/``fhir_json``, ``mapping``) and puts the event on a
+bounded ``asyncio.Queue``. When the queue is full a TCP reader waits (``take`` awaits the
+queue: the connection stops being read, TCP slows the sender), a UDP datagram is dropped
+and counted (``take_nowait``). One writer task drains the queue in batches: it appends
+every event of a batch to the ``AuditLog`` without waiting for each (the log's group
+commit carries them together), then awaits the receipts; only then does it count them
+``durable``. If the log refuses, the writer keeps the refused events and retries: the
+queue fills and back-pressure reaches the senders; nothing already taken is dropped.
+
+A rejected message (malformed, oversized, invalid UTF-8, a DTD, a lying frame length) is
+counted, stored in the bounded quarantine (``IngestStore``) and recorded as an
+``external.rejected`` event; the receiver never stops for bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pacsguard.clock import Clock
+from pacsguard.domain import Actor, AuditEvent, Outcome
+from pacsguard.errors import AuditUnavailable, IngestError, MessageRejected
+from pacsguard.ingest.mapping import to_event
+from pacsguard.ingest.provenance import Provenance, attach, digest
+from pacsguard.ingest.store import IngestStore, Quarantined
+from pacsguard.ingest.syslog_record import SyslogRecord, parse_payload, parse_syslog
+
+__all__ = ["AuditAppender", "Counters", "Receiver", "ReceiverOptions", "rejected_event"]
+
+log = logging.getLogger(__name__)
+
+
+class AuditAppender(Protocol):
+    """The audit log as the receiver uses it: ``append`` returns an awaitable receipt."""
+
+    def append(self, event: AuditEvent) -> Awaitable[AuditEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverOptions:
+    """Bounds of the receiver: message size, queue, writer batch, retry delay."""
+
+    max_message_bytes: int = 64 * 1024
+    queue_size: int = 10_000
+    batch: int = 1000
+    retry_seconds: float = 1.0
+
+
+@dataclass
+class Counters:
+    """What ``/metrics`` and ``/healthz`` show; monotonic except ``queue_depth``."""
+
+    received: int = 0  # messages (and rejected fragments) taken from the network
+    durable: int = 0  # events committed to the audit log (accepted and rejected alike)
+    quarantined: int = 0  # messages rejected into the quarantine
+    udp_dropped: int = 0  # datagrams dropped because the queue was full
+    connections: int = 0  # TLS connections accepted
+    tls_failures: int = 0  # handshakes refused (no or a wrong client certificate, not TLS)
+    closed_lying: int = 0  # connections closed for a frame length that lied
+    log_retries: int = 0  # batches the audit log refused (retried)
+    queue_depth: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "durable": self.durable,
+            "quarantined": self.quarantined,
+            "udp_dropped": self.udp_dropped,
+            "connections": self.connections,
+            "tls_failures": self.tls_failures,
+            "closed_lying": self.closed_lying,
+            "log_retries": self.log_retries,
+            "queue_depth": self.queue_depth,
+        }
+
+
+def rejected_event(item: Quarantined, quarantine_id: int | None) -> AuditEvent:
+    """The ``external.rejected`` event recording one quarantined message."""
+    ip = item.peer.rsplit(":", 1)[0] if item.peer and ":" in item.peer else item.peer
+    provenance = Provenance(
+        source=item.source or item.peer or "unknown",
+        transport=item.transport,
+        received_at=item.received_at,
+        format="unknown",
+        peer=item.peer,
+        digest=digest(item.raw),
+    )
+    event = AuditEvent(
+        type="external.rejected",
+        occurred_at=item.received_at,
+        outcome=Outcome.FAILURE,
+        actor=Actor(ip=ip),
+        detail={
+            "reason": item.reason,
+            "description": item.message,
+            "size": item.size,
+            "quarantine_id": quarantine_id,
+        },
+    )
+    return attach(event, provenance)
+
+
+_Item = AuditEvent | Quarantined
+
+
+class Receiver:
+    """Parses messages, queues events (bounded) and writes them to the audit log in batches."""
+
+    def __init__(
+        self, log: AuditAppender, store: IngestStore, clock: Clock, options: ReceiverOptions | None = None
+    ) -> None:
+        self.log = log
+        self.store = store
+        self.clock = clock
+        self.options = options or ReceiverOptions()
+        self.counters = Counters()
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue(self.options.queue_size)
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- taking messages -------------------------------------------------------------
+
+    def event_for(self, data: bytes, transport: str, peer: str | None, cert_source: str | None) -> _Item:
+        """The event for one syslog message, or its quarantine entry if it is unusable."""
+        received_at = self.clock.now()
+        try:
+            record = parse_syslog(data)
+            message = parse_payload(record.payload)
+            event = to_event(message)
+        except MessageRejected as exc:
+            source = cert_source or peer
+            return Quarantined(received_at, transport, exc.reason, str(exc), len(data), data, peer, source)
+        except Exception as exc:  # a parser bug must not stop the receiver: quarantine the message
+            log.exception("unexpected error parsing a message from %s", peer)
+            reason = f"internal error: {type(exc).__name__}"
+            return Quarantined(received_at, transport, "internal-error", reason, len(data), data, peer, cert_source)
+        provenance = Provenance(
+            source=_source(cert_source, message.audit_source_id, record, peer),
+            transport=transport,
+            received_at=received_at,
+            format=message.format,
+            peer=peer,
+            message_id=message.message_id or _syslog_id(record),
+            digest=digest(record.payload),
+            syslog=record.header() or None,
+        )
+        return attach(event, provenance)
+
+    def rejected(
+        self, raw: bytes, size: int, reason: str, message: str, transport: str, peer: str | None, source: str | None
+    ) -> Quarantined:
+        """A quarantine entry for input the framing refused (oversized, lying length)."""
+        return Quarantined(self.clock.now(), transport, reason, message, size, raw, peer, source)
+
+    async def take(self, data: bytes, transport: str, peer: str | None, cert_source: str | None = None) -> None:
+        """Parse and queue one message, waiting while the queue is full (TCP back-pressure)."""
+        await self.put(self.event_for(data, transport, peer, cert_source))
+
+    async def put(self, item: _Item) -> None:
+        """Queue an event or a quarantine entry, waiting for room."""
+        self._count_in(item)
+        await self.queue.put(item)
+        self.counters.queue_depth = self.queue.qsize()
+
+    def take_nowait(self, data: bytes, transport: str, peer: str | None) -> bool:
+        """Parse and queue one datagram; ``False`` (and counted) if the queue was full."""
+        if self.queue.full():
+            self.counters.udp_dropped += 1
+            return False
+        item = self.event_for(data, transport, peer, None)
+        self._count_in(item)
+        self.queue.put_nowait(item)
+        self.counters.queue_depth = self.queue.qsize()
+        return True
+
+    def _count_in(self, item: _Item) -> None:
+        self.counters.received += 1
+        if isinstance(item, Quarantined):
+            self.counters.quarantined += 1
+
+    # -- the writer ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer task in the running loop."""
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far is durable (or quarantined and recorded)."""
+        await self.queue.join()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued (waiting at most ``timeout`` seconds if the log refuses),
+        then stop the writer; what could not be written is logged as lost."""
+        if self._writer is None:
+            return
+        try:
+            await asyncio.wait_for(self.drained(), timeout)
+        except TimeoutError:
+            log.error("ATNA receiver stopped with %d messages not written to the audit log", self.queue.qsize())
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        self._writer = None
+
+    async def _run(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while len(items) < self.options.batch and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            try:
+                await self._write(items)
+            finally:
+                for _ in items:
+                    self.queue.task_done()
+                self.counters.queue_depth = self.queue.qsize()
+
+    async def _write(self, items: list[_Item]) -> None:
+        events: list[AuditEvent] = []
+        for item in items:
+            if isinstance(item, Quarantined):
+                events.append(rejected_event(item, await self._quarantine(item)))
+            else:
+                events.append(item)
+        while events:
+            events = await self._append(events)
+            if events:
+                self.counters.log_retries += 1
+                await asyncio.sleep(self.options.retry_seconds)
+
+    async def _quarantine(self, item: Quarantined) -> int | None:
+        try:
+            return await asyncio.to_thread(self.store.quarantine, item)
+        except IngestError as exc:  # the event still records the rejection
+            log.error("quarantine row lost: %s", exc)
+            return None
+
+    async def _append(self, events: list[AuditEvent]) -> list[AuditEvent]:
+        """Append all, then await all; returns the events the log refused (to retry)."""
+        receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]] = []
+        for event in events:
+            try:
+                receipts.append((event, self.log.append(event)))
+            except AuditUnavailable:
+                receipts.append((event, None))
+        refused: list[AuditEvent] = []
+        for event, receipt in receipts:
+            try:
+                if receipt is None:
+                    raise AuditUnavailable("the audit log is closed")
+                await receipt
+            except AuditUnavailable as exc:
+                log.warning("audit log refused an ingested event: %s", exc)
+                refused.append(event)
+            else:
+                self.counters.durable += 1
+        return refused
+
+    def stats(self) -> dict[str, int]:
+        """The counters now (``queue_depth`` fresh)."""
+        self.counters.queue_depth = self.queue.qsize()
+        return self.counters.snapshot()
+
+
+def _syslog_id(record: SyslogRecord) -> str | None:
+    parts = [p for p in (record.msgid, record.procid) if p]
+    return "/".join(parts) or None
+
+
+def _source(cert: str | None, audit_source: str | None, record: SyslogRecord, peer: str | None) -> str:
+    return cert or audit_source or record.hostname or peer or "unknown"

@@ -1,0 +1,50 @@
+"""``[audit.receiver]``: off by default; on, it serves with the site's certificates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pacsguard import config
+from pacsguard.app import open_site
+from pacsguard.cli import main
+from pacsguard.errors import IngestError
+from pacsguard.ingest.wiring import open_receiver
+
+
+def test_the_receiver_is_off_by_default(make_site: Callable[..., Path]) -> None:
+    settings = config.load(make_site())
+    assert settings.audit.receiver is None
+    with open_site(settings) as opened:
+        assert open_receiver(settings, opened.engine, opened.audit, opened.clock) is None
+
+
+def test_without_certificates_the_receiver_names_what_is_missing(make_site: Callable[..., Path]) -> None:
+    site = make_site()
+    with (site / "pacsguard.toml").open("a") as f:
+        f.write("\n[audit.receiver]\ntls_port = 0\n")
+    settings = config.load(site)
+    with open_site(settings) as opened, pytest.raises(IngestError, match="server_cert"):
+        open_receiver(settings, opened.engine, opened.audit, opened.clock)
+
+
+def test_configured_it_listens_on_tls_and_udp(make_site: Callable[..., Path]) -> None:
+    site = make_site()
+    assert main(["pki", "init", "--site", str(site)]) == 0
+    with (site / "pacsguard.toml").open("a") as f:
+        f.write("\n[audit.receiver]\ntls_port = 0\nudp_port = 0\nmax_message_bytes = 4096\n")
+    settings = config.load(site)
+    with open_site(settings) as opened:
+        thread = open_receiver(settings, opened.engine, opened.audit, opened.clock)
+        assert thread is not None
+        thread.start()
+        try:
+            assert thread.server is not None
+            assert thread.server.tls_address is not None
+            assert thread.server.udp_address is not None
+            assert thread.server.receiver.options.max_message_bytes == 4096
+            assert thread.stats()["received"] == 0
+        finally:
+            thread.stop()
