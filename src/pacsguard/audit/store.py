@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
@@ -103,7 +104,7 @@ class AuditStore:
             chunk = rows[start : start + _ROWS_PER_INSERT]
             values = ", ".join(["(" + ", ".join([self._mark] * len(columns)) + ")"] * len(chunk))
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - fixed names
-            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+            conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
     def size(self) -> int:
         """The number of events (one more than the highest seq)."""
