@@ -20,7 +20,19 @@ from sqlalchemy import Engine
 from pacsguard.domain.events import Actor, ObjectRef
 from pacsguard.storage import make_engine
 
-__all__ = ["CHUNK", "CHUNK_LEVEL", "COLUMNS", "Chunk", "Finding", "check_range", "check_rows", "read_range"]
+__all__ = [
+    "CHUNK",
+    "CHUNK_LEVEL",
+    "COLUMNS",
+    "Chunk",
+    "Finding",
+    "check_chunk",
+    "check_pruned",
+    "check_range",
+    "check_rows",
+    "read_pruned",
+    "read_range",
+]
 
 COLUMNS = ("seq", "occurred_us", "type", "outcome", "principal_id", "ip", "patient_id", "study_uid")
 _EPOCH = datetime(1970, 1, 1)  # naive: canonical times are UTC
@@ -80,24 +92,62 @@ def read_range(engine: Engine, lo: int, hi: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-def check_range(url: str, lo: int, hi: int) -> Chunk:
-    """Worker entry point: check rows lo..hi-1 of the database at ``url``."""
+def check_range(url: str, lo: int, hi: int, pruned: int = 0) -> Chunk:
+    """Worker entry point: check events lo..hi-1 of the database at ``url`` (see ``check_chunk``)."""
     if url not in _engines:
         _engines[url] = make_engine(url)
-    engine = _engines[url]
-    return check_rows(read_range(engine, lo, hi), lo, hi)
+    return check_chunk(_engines[url], lo, hi, pruned)
 
 
-def check_rows(rows: Iterable[tuple[Any, ...]], lo: int, hi: int) -> Chunk:
-    """Check rows that should be exactly seq lo..hi-1; stop at the first problem.
+def check_chunk(engine: Engine, lo: int, hi: int, pruned: int) -> Chunk:
+    """Check events lo..hi-1; those below ``pruned`` were deleted, their stored leaf hashes stand in."""
+    prefix = b""
+    if lo < pruned:
+        prefix, finding = check_pruned(read_pruned(engine, lo, min(hi, pruned)), lo, min(hi, pruned))
+        if finding is not None or hi <= pruned:
+            return Chunk(lo, prefix, subtree_levels(prefix, CHUNK_LEVEL), finding)
+    return check_rows(read_range(engine, max(lo, pruned), hi), lo, hi, prefix)
 
-    The hot loop of ``verify``: per row one SHA-256 and one structural read of the
+
+def read_pruned(engine: Engine, lo: int, hi: int) -> list[tuple[Any, ...]]:
+    """The kept leaf hashes (level-0 nodes) of pruned events lo..hi-1, in order."""
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = f"SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= {mark} AND idx < {mark} ORDER BY idx"  # noqa: S608
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql, (lo, hi))
+        rows = cast(list[tuple[Any, ...]], cursor.fetchall())
+        cursor.close()
+    finally:
+        raw.close()
+    return rows
+
+
+def check_pruned(rows: list[tuple[Any, ...]], lo: int, hi: int) -> tuple[bytes, Finding | None]:
+    """The joined leaf hashes of pruned events lo..hi-1, and the first one missing or malformed."""
+    leaves: list[bytes] = []
+    for expected, (idx, leaf) in enumerate(rows, start=lo):
+        if int(idx) != expected or len(leaf) != 32:
+            break
+        leaves.append(bytes(leaf))
+    done = lo + len(leaves)
+    if done < hi:
+        message = f"event {done} was pruned but its leaf hash is not kept (level-0 tree node missing or malformed)"
+        return b"".join(leaves), Finding(done, "missing", message)
+    return b"".join(leaves), None
+
+
+def check_rows(rows: Iterable[tuple[Any, ...]], lo: int, hi: int, prefix: bytes = b"") -> Chunk:
+    """Check rows that should be exactly the events lo..hi-1 after those whose leaves are ``prefix``.
+
+    Stops at the first problem. The hot loop of ``verify``: per row one SHA-256 and one structural read of the
     canonical bytes (``_columns``); a full JSON decode only for a row whose columns
     do not match at once (to name what differs, or to read escaped strings).
     """
-    leaves: list[bytes] = []
+    leaves: list[bytes] = [prefix]
     add = leaves.append
-    expected = lo
+    expected = lo + len(prefix) // 32
     finding: Finding | None = None
     for row in rows:
         try:
