@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -36,8 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.postgres import running_postgres  # noqa: E402
 
-from pacsguard.audit import AuditLog, AuditOptions, merkle, verify  # noqa: E402
+from pacsguard.audit import AuditLog, AuditOptions, merkle, prepare, verify  # noqa: E402
+from pacsguard.audit.log import _rows  # noqa: E402
 from pacsguard.audit.proofs import inclusion  # noqa: E402
+from pacsguard.audit.store import AuditStore  # noqa: E402
 from pacsguard.domain.events import Actor, AuditEvent, ObjectRef  # noqa: E402
 from pacsguard.storage import make_engine, migrate  # noqa: E402
 
@@ -58,13 +61,7 @@ plain_events = Table(
     Column("study_uid", String(2048)),
     Column("body", Text, nullable=False),
 )
-for _name, _col in [
-    ("patient", "patient_id"),
-    ("principal", "principal_id"),
-    ("study", "study_uid"),
-    ("ip", "ip"),
-    ("type", "type"),
-]:
+for _name, _col in [("patient", "patient_id"), ("principal", "principal_id"), ("study", "study_uid")]:
     Index(f"ix_bench_plain_{_name}", plain_events.c[_col], plain_events.c.seq)
 Index("ix_bench_plain_occurred", plain_events.c.occurred_us)
 
@@ -148,6 +145,46 @@ def appends_async(engine: Engine, callers: int, per_caller: int) -> float:
         return timed(work)
 
 
+def appends_batched(engine: Engine, n: int, window: int = 1000) -> float:
+    """One coroutine appends ``window`` events without awaiting, then awaits their receipts (an
+    ATNA receiver taking a burst of messages), and so on."""
+    with open_log(engine) as log:
+
+        async def receiver() -> None:
+            for first in range(0, n, window):
+                receipts = [log.append(event(i)) for i in range(first, min(first + window, n))]
+                for receipt in receipts:
+                    await receipt
+
+        def work() -> int:
+            asyncio.run(receiver())
+            return n
+
+        return timed(work)
+
+
+def raw_rows(n: int) -> list[tuple[list[tuple[object, ...]], list[tuple[int, int, bytes]]]]:
+    """The log's own rows (events and tree nodes) for ``n`` events, in batches of 1,000, built untimed."""
+    edge = merkle.RightEdge()
+    prepared = [prepare(event(i)) for i in range(n)]
+    return [_rows(prepared[lo : lo + 1000], edge) for lo in range(0, n, 1000)]
+
+
+def raw_floor(engine: Engine, n: int, per_commit: int) -> float:
+    """The database's floor: the log's exact rows, prebuilt, inserted by its own store, committed
+    every ``per_commit`` events (no encoding, no hashing, no futures, no writer thread)."""
+    batches = raw_rows(n)
+    store = AuditStore(engine)
+
+    def work() -> int:
+        for rows, nodes in batches:
+            for lo in range(0, len(rows), per_commit):
+                store.append(rows[lo : lo + per_commit], nodes if lo == 0 else [], None)
+        return n
+
+    return timed(work)
+
+
 def plain_rows(first: int, n: int) -> list[dict[str, object]]:
     rows = []
     for i in range(first, first + n):
@@ -198,70 +235,96 @@ def baseline_batched(engine: Engine, n: int, batch: int = 2000) -> float:
     return timed(work)
 
 
-Row = tuple[str, str, float, float, float, float]
+Row = tuple[str, str, float, float]  # mode, backend, events/s, CPU µs per event
+
+
+def fresh(url: Callable[[str], str], name: str) -> Engine:
+    engine = make_engine(url(name))
+    migrate(engine)
+    return engine
 
 
 def measure_appends(backend: str, url: Callable[[str], str], sizes: dict[str, int]) -> list[Row]:
-    results = []
-    engine = make_engine(url("single"))
-    migrate(engine)
-    single = appends_single(engine, sizes["single"])
-    base_single = baseline_single(engine, sizes["single"])
-    engine.dispose()
-    mode = f"1 caller, durable ({sizes['single']:,} events)"
-    results.append((mode, backend, single, base_single, CPU_US[-2], CPU_US[-1]))
-    engine = make_engine(url("many"))
-    migrate(engine)
-    total = 50 * sizes["per_caller"]
-    many = appends_concurrent(engine, 50, sizes["per_caller"])
-    base_many = baseline_batched(engine, total)
-    engine.dispose()
-    results.append((f"50 callers, durable ({total:,} events)", backend, many, base_many, CPU_US[-2], CPU_US[-1]))
-    engine = make_engine(url("async"))
-    migrate(engine)
-    many_async = appends_async(engine, 50, sizes["per_caller"])
-    engine.dispose()
-    mode = f"50 async callers, one loop ({total:,} events)"
-    results.append((mode, backend, many_async, base_many, CPU_US[-1], CPU_US[-2]))
+    """Each mode on a fresh database, each followed by its peers: plain INSERTs of JSON rows (same
+    indexes), and the raw floor (the log's own rows, prebuilt, in commits of the same size)."""
+    single, total, burst = sizes["single"], 50 * sizes["per_caller"], sizes["batch"]
+    rows: list[tuple[str, Callable[[], float]]] = [
+        (f"1 caller, durable ({single:,} events)", lambda: appends_single(fresh(url, "single"), single)),
+        ("  peer: plain INSERT, 1 per commit", lambda: baseline_single(fresh(url, "single-plain"), single)),
+        ("  peer: raw floor, 1 per commit", lambda: raw_floor(fresh(url, "single-raw"), single, 1)),
+        (
+            f"50 callers, durable ({total:,} events)",
+            lambda: appends_concurrent(fresh(url, "many"), 50, sizes["per_caller"]),
+        ),
+        (
+            f"50 async callers, one loop ({total:,})",
+            lambda: appends_async(fresh(url, "async"), 50, sizes["per_caller"]),
+        ),
+        (f"bursts of 1,000, then await ({burst:,})", lambda: appends_batched(fresh(url, "batch"), burst)),
+        ("  peer: plain INSERT, 1,000 per commit", lambda: baseline_batched(fresh(url, "batch-plain"), burst, 1000)),
+        ("  peer: raw floor, 1,000 per commit", lambda: raw_floor(fresh(url, "batch-raw"), burst, 1000)),
+    ]
+    results: list[Row] = []
+    for mode, run in rows:
+        rate = run()
+        results.append((mode, backend, rate, CPU_US[-1]))
+        console.print(f"  {mode}: {rate:,.0f}/s")
     return results
 
 
-def fill(engine: Engine, n: int) -> tuple[Ed25519PrivateKey, bytes]:
-    """Append ``n`` events (pipelined by one caller, committed in groups)."""
-    key = Ed25519PrivateKey.generate()
+def fill(engine: Engine, key: Ed25519PrivateKey, first: int, n: int) -> bytes:
+    """Append events ``first..first+n-1`` (pipelined by one caller, committed in groups); the root."""
     with AuditLog(engine, signing_key=key, options=AuditOptions(head_every_events=10_000, queue_limit=20_000)) as log:
         window = []
-        for i in range(n):
+        for i in range(first, first + n):
             window.append(log.append(event(i)))
             if len(window) >= 10_000:
                 for r in window:
                     r.result()
                 window.clear()
-                console.print(f"  filled {i + 1:,}/{n:,}", end="\r")
+                console.print(f"  filled {i + 1:,}", end="\r")
         for r in window:
             r.result()
         log.sign_head()
         root = log.root()
     console.print()
-    return key, root
+    return root
 
 
-def measure_scale(directory: Path, n: int, proofs: int) -> dict[str, float]:
+def timed_verify(engine: Engine, key: Ed25519PrivateKey, workers: int, n: int, root: bytes) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (this process and its worker processes) of one ``verify``."""
+    before = os.times()
+    t0 = time.perf_counter()
+    report = verify(engine, key.public_key(), workers=workers)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    assert report.ok, report.findings
+    assert (report.size, report.root) == (n, root)
+    cpu = sum(after[:4]) - sum(before[:4])  # user + system, self + children
+    return wall, cpu
+
+
+def measure_scale(directory: Path, sizes: list[int], proofs: int) -> dict[int, dict[str, float]]:
     engine = make_engine(f"sqlite:///{directory / 'scale.db'}")
     migrate(engine)
-    t0 = time.perf_counter()
-    key, root = fill(engine, n)
-    fill_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    report = verify(engine, key.public_key(), workers=2)
-    verify_s = time.perf_counter() - t0
-    assert report.ok, report.findings
-    t0 = time.perf_counter()
-    report = verify(engine, key.public_key(), workers=1)
-    verify_1_s = time.perf_counter() - t0
-    assert report.ok, report.findings
-    assert report.size == n
-    assert report.root == root
+    key = Ed25519PrivateKey.generate()
+    figures: dict[int, dict[str, float]] = {}
+    done = 0
+    for n in sizes:
+        t0 = time.perf_counter()
+        root = fill(engine, key, done, n - done)
+        fill_s = time.perf_counter() - t0
+        row = {"fill_rate": (n - done) / fill_s}
+        done = n
+        row["verify_2"], row["verify_2_cpu"] = timed_verify(engine, key, 2, n, root)
+        row["verify_1"], row["verify_1_cpu"] = timed_verify(engine, key, 1, n, root)
+        row.update(measure_proofs(engine, n, proofs))
+        figures[n] = row
+    engine.dispose()
+    return figures
+
+
+def measure_proofs(engine: Engine, n: int, proofs: int) -> dict[str, float]:
     rng = random.Random(7)
     times, check_times = [], []
     for seq in rng.sample(range(n), proofs):
@@ -271,11 +334,7 @@ def measure_scale(directory: Path, n: int, proofs: int) -> dict[str, float]:
         t0 = time.perf_counter()
         assert merkle.verify_inclusion(proof.leaf_hash, seq, proof.size, proof.path, proof.root)
         check_times.append(time.perf_counter() - t0)
-    engine.dispose()
     return {
-        "fill_s": fill_s,
-        "verify_s": verify_s,
-        "verify_1_s": verify_1_s,
         "proof_ms": statistics.median(times) * 1000,
         "proof_p99_ms": sorted(times)[int(len(times) * 0.99) - 1] * 1000,
         "check_us": statistics.median(check_times) * 1e6,
@@ -288,40 +347,56 @@ def print_appends(stack: ExitStack, directory: Path, sizes: dict[str, int]) -> N
     console.print("[bold]appends[/] (PostgreSQL)")
     server = stack.enter_context(running_postgres())
     rows += measure_appends("PostgreSQL", server.create_database, sizes)
-    table = RichTable(title="durable appends per second (and client-process CPU µs per event)")
-    for column in ["mode", "backend", "audit log (/s)", "plain INSERT (/s)", "log / plain", "CPU µs log · plain"]:
-        table.add_column(column, justify="right" if "/" in column or "µs" in column else "left")
-    for mode, backend, ours, base, ours_cpu, base_cpu in rows:
-        table.add_row(
-            mode, backend, f"{ours:,.0f}", f"{base:,.0f}", f"{ours / base:.2f}", f"{ours_cpu:.0f} · {base_cpu:.0f}"
-        )
+    table = RichTable(title="durable appends per second (and this process's CPU µs per event)")
+    for column in ["mode", "backend", "events/s", "CPU µs/event"]:
+        table.add_column(column, justify="left" if column in ("mode", "backend") else "right")
+    for mode, backend, rate, cpu in rows:
+        table.add_row(mode, backend, f"{rate:,.0f}", f"{cpu:.0f}")
     console.print(table)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (100,000 events at scale)")
-    parser.add_argument("--scale", type=int, default=None, help="events for the verify/proof measurement")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (10,000 and 100,000 events at scale)")
+    parser.add_argument("--scale", type=str, default=None, help="comma-separated sizes for verify/proofs")
     parser.add_argument("--scale-only", action="store_true", help="skip the append measurements")
+    parser.add_argument("--appends-only", action="store_true", help="skip the verify/proof measurements")
     args = parser.parse_args()
-    sizes = {"single": 300, "per_caller": 200} if args.quick else {"single": 1000, "per_caller": 600}
-    scale = args.scale or (100_000 if args.quick else 1_000_000)
+    quick = {"single": 300, "per_caller": 200, "batch": 20_000}
+    sizes = quick if args.quick else {"single": 1000, "per_caller": 600, "batch": 100_000}
+    scale = (
+        [int(x) for x in args.scale.split(",")]
+        if args.scale
+        else [10_000, 100_000]
+        if args.quick
+        else [100_000, 1_000_000]
+    )
+    console.print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pacsguard-bench-")))
         if not args.scale_only:
             print_appends(stack, directory, sizes)
-        console.print(f"[bold]scale[/]: {scale:,} events on SQLite")
-        figures = measure_scale(directory, scale, 200)
-        table = RichTable(title=f"{scale:,} events")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        table.add_row("fill (pipelined appends)", f"{figures['fill_s']:.1f} s ({scale / figures['fill_s']:,.0f}/s)")
-        table.add_row("verify, 2 worker processes (every leaf, tree, nodes, heads)", f"{figures['verify_s']:.1f} s")
-        table.add_row("verify, 1 process", f"{figures['verify_1_s']:.1f} s")
-        table.add_row("inclusion proof from storage, median", f"{figures['proof_ms']:.2f} ms")
-        table.add_row("inclusion proof from storage, p99", f"{figures['proof_p99_ms']:.2f} ms")
-        table.add_row("inclusion proof check (offline), median", f"{figures['check_us']:.0f} µs")
-        console.print(table)
+        if not args.appends_only:
+            console.print(f"[bold]scale[/]: {', '.join(f'{n:,}' for n in scale)} events on SQLite")
+            print_scale(measure_scale(directory, scale, 200))
+    console.print(f"load average at end: {os.getloadavg()[0]:.1f}")
+
+
+def print_scale(figures: dict[int, dict[str, float]]) -> None:
+    table = RichTable(title="verify and proofs at scale (SQLite)")
+    table.add_column("measure")
+    for n in figures:
+        table.add_column(f"{n:,} events", justify="right")
+    lines = [
+        ("fill: pipelined appends /s", "{fill_rate:,.0f}"),
+        ("verify, 2 worker processes: wall s (CPU s)", "{verify_2:.1f} ({verify_2_cpu:.1f})"),
+        ("verify, 1 process: wall s (CPU s)", "{verify_1:.1f} ({verify_1_cpu:.1f})"),
+        ("inclusion proof from storage, median / p99 ms", "{proof_ms:.2f} / {proof_p99_ms:.2f}"),
+        ("inclusion proof check (offline), median µs", "{check_us:.0f}"),
+    ]
+    for label, fmt in lines:
+        table.add_row(label, *(fmt.format(**row) for row in figures.values()))
+    console.print(table)
 
 
 if __name__ == "__main__":

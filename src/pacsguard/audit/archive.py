@@ -12,8 +12,7 @@ A segment is one complete, aligned subtree of the log: events ``[i·2^L, (i+1)·
 
 ``verify_segments`` checks a directory of them without the database: the manifest
 signature, the file hash, every leaf, the subtree root, the head's signature, and the
-path from the subtree to the head. Deleting archived rows is not done here: the log
-stays append-only (see bench/README.md, "Retention").
+path from the subtree to the head. Deleting archived rows is ``pacsguard.audit.prune``.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from pacsguard.audit.heads import SignedHead, key_id, verify_head
 from pacsguard.audit.store import AuditStore, db_reason
 from pacsguard.errors import AuditError, AuditIntegrityError, AuditUnavailable
 
-__all__ = ["SEGMENT_LEVEL", "Segment", "archive_segments", "verify_segments"]
+__all__ = ["SEGMENT_LEVEL", "Segment", "archive_segments", "segment_problem", "verify_segments"]
 
 SEGMENT_LEVEL = 16
 _MANIFEST = "pacsguard-audit-segment"
@@ -134,7 +133,7 @@ def verify_segments(directory: Path, public_key: Ed25519PublicKey) -> list[Findi
         return [Finding(0, "missing", f"no segment manifests in {directory}")]
     for manifest in manifests:
         try:
-            problem = _segment_problem(manifest, public_key)
+            problem = segment_problem(manifest, public_key)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             problem = Finding(0, "unreadable", f"{manifest.name}: {type(exc).__name__}: {exc}")
         if problem is not None:
@@ -142,7 +141,11 @@ def verify_segments(directory: Path, public_key: Ed25519PublicKey) -> list[Findi
     return sorted(findings, key=lambda f: f.seq)
 
 
-def _segment_problem(manifest: Path, public_key: Ed25519PublicKey) -> Finding | None:  # noqa: PLR0911 - one per check
+def segment_problem(manifest: Path, public_key: Ed25519PublicKey) -> Finding | None:  # noqa: PLR0911 - one per check
+    """The first thing wrong with one segment (manifest and events file), or ``None``.
+
+    Raises ``OSError``/``ValueError``/``KeyError``/``TypeError`` for an unreadable manifest.
+    """
     raw = json.loads(manifest.read_text(encoding="utf-8"))
     fields = {k: v for k, v in raw.items() if k not in ("key_id", "signature")}
     first, end, level = int(fields["first"]), int(fields["end"]), int(fields["level"])

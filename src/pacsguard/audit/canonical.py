@@ -23,8 +23,9 @@ bytes five times faster; a property test checks the two agree.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,26 @@ from pacsguard.domain.events import Actor, AuditEvent, DecisionRef, JsonValue, O
 __all__ = ["Limits", "Prepared", "canonical_bytes", "canonical_json", "decode", "prepare"]
 
 _SAFE_INT = 2**53 - 1
+_escape: Callable[[str], str] = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes
+_ACTOR_KEYS = tuple((k, f'"{k}":') for k in sorted(Actor.__slots__))
+_OBJECT_KEYS = tuple((k, f'"{k}":') for k in sorted(ObjectRef.__slots__))
+_DECISION_KEYS = tuple((k, f'"{k}":') for k in sorted(DecisionRef.__slots__))
+
+
+def _refuse(value: object) -> None:
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+if _c_encoder is not None:  # json's C encoder, made once (json.dumps makes one per call)
+    _c_encoder = _c_encoder(None, _refuse, _escape, None, ":", ",", True, False, False)
+
+
+def _encode_plain(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, faster."""
+    if _c_encoder is None:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "".join(_c_encoder(value, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +112,101 @@ class Prepared:
 
 def prepare(event: AuditEvent, limits: Limits = Limits()) -> Prepared:
     """Clean ``event`` (bounds, Unicode, unknown type) and encode all of it but ``seq``."""
+    return _prepare_clean(event, limits) or _prepare_any(event, limits)
+
+
+def _prepare_clean(event: AuditEvent, limits: Limits) -> Prepared | None:
+    """The fast path, for an event that needs no cleaning (nearly all); ``None`` if it might.
+
+    It checks instead of rebuilding: the event itself is kept (no dataclass is copied),
+    actor, objects and decision are written from precomputed key fragments in sorted
+    order, and the detail map goes through json's C encoder. It accepts only exact
+    ``str`` (ASCII, within the limits), ``int`` (within ±2^53), ``bool``, ``None``,
+    ``list`` and ``dict`` values, a known type, a UTC time and an ``Outcome``: anything
+    else takes ``_prepare_any``, and a property test checks both write the same bytes.
+    """
+    event_type, occurred, outcome, detail = event.type, event.occurred_at, event.outcome, event.detail
+    if (
+        type(event_type) is not str
+        or not event_type.isascii()
+        or len(event_type) > limits.max_type
+        or not is_known(event_type)
+        or occurred.tzinfo is not UTC
+        or type(outcome) is not Outcome
+        or type(detail) is not dict
+        or not _plain_map(detail, limits.max_string)
+    ):
+        return None
+    limit = limits.max_string
+    actor = _fragment(event.actor, _ACTOR_KEYS, limit)
+    objects = _fragment(event.objects, _OBJECT_KEYS, limit)
+    decision = "null" if event.decision is None else _fragment(event.decision, _DECISION_KEYS, limit)
+    if actor is None or objects is None or decision is None:
+        return None
+    encoded = (
+        f'{{"actor":{actor},"decision":{decision},"detail":{_encode_plain(detail)},"objects":{objects},'
+        f'"occurred_at":"{occurred.isoformat(timespec="microseconds")[:-6]}Z","outcome":"{outcome.value}"'
+    ).encode()
+    if len(encoded) > limits.max_detail_bytes:
+        return None  # the detail may need bounding
+    return Prepared(event, encoded, _escape(event_type).encode("utf-8"))
+
+
+def _fragment(value: Any, keys: tuple[tuple[str, str], ...], limit: int) -> str | None:
+    """The JSON of an ``Actor``/``ObjectRef``/``DecisionRef`` that needs no cleaning, else ``None``.
+
+    ``keys``: (attribute, its ``"name":`` prefix), in RFC 8785 order (sorted; all ASCII).
+    """
+    parts: list[str] = []
+    for name, prefix in keys:
+        v = getattr(value, name)
+        if v is None:
+            continue
+        kind = type(v)
+        if kind is str:
+            if len(v) > limit or not v.isascii():
+                return None
+            parts.append(prefix + _escape(v))
+        elif kind is int:
+            if not -_SAFE_INT <= v <= _SAFE_INT:
+                return None
+            parts.append(prefix + str(v))
+        elif kind is tuple:
+            if not v:
+                continue
+            if not all(type(x) is str and len(x) <= limit and x.isascii() for x in v):
+                return None
+            parts.append(prefix + "[" + ",".join([_escape(x) for x in v]) + "]")
+        else:
+            return None
+    return "{" + ",".join(parts) + "}"
+
+
+def _plain_map(value: dict[Any, Any], limit: int) -> bool:
+    """True if a detail map needs no cleaning: ASCII keys, and only plain values."""
+    for k, v in value.items():
+        if type(k) is not str or len(k) > limit or not k.isascii() or not _plain_value(v, limit):
+            return False
+    return True
+
+
+def _plain_value(value: Any, limit: int) -> bool:
+    kind = type(value)
+    if kind is str:
+        return len(value) <= limit and bool(value.isascii())
+    if kind is int:
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
+    if value is None or kind is bool:
+        return True
+    if kind is dict:
+        return _plain_map(value, limit)
+    if kind is list:
+        return all(_plain_value(v, limit) for v in value)
+    return False
+
+
+def _prepare_any(event: AuditEvent, limits: Limits) -> Prepared:
+    """Clean and encode any event: what ``prepare`` does when ``_prepare_clean`` declines."""
     marks = _Marks(limits)
     actor, actor_json = _clean_object(event.actor, "actor", marks)
     objects, objects_json = _clean_object(event.objects, "objects", marks)
@@ -162,7 +278,7 @@ def _clean_object(value: Any, path: str, marks: _Marks) -> tuple[Any, dict[str, 
         v = getattr(value, name)
         if v is None or v == ():
             continue
-        if (type(v) is str and len(v) <= limit and v.isascii()) or type(v) is int:
+        if (type(v) is str and len(v) <= limit and v.isascii()) or (type(v) is int and -_SAFE_INT <= v <= _SAFE_INT):
             form[name] = v
         elif isinstance(v, tuple):
             clean = [marks.text(x, f"{path}.{name}", limit) for x in v]

@@ -211,6 +211,7 @@ EVENT_MAPPINGS: dict[str, EventMapping] = {
     # The audit log itself.
     "audit.log.used": EventMapping(_A.AUDIT_LOG_USED, "R", (), (ObjectKind.AUDIT_LOG,)),
     "audit.head.signed": _private("audit.head.signed", _A.APPLICATION_ACTIVITY, ObjectKind.AUDIT_LOG),
+    "audit.pruned": _private("audit.pruned", _A.AUDIT_LOG_USED, ObjectKind.AUDIT_LOG),
     # Monitor and containment.
     "alert.raised": _private("alert.raised"),
     "incident.opened": _private("incident.opened"),

@@ -60,6 +60,7 @@ _TYPES: dict[str, str] = {
     # the audit log itself
     "audit.log.used": "the audit log was read (search, export, proof)",
     "audit.head.signed": "a signed tree head was made",
+    "audit.pruned": "event rows of exported, verified segments were deleted (tree hashes kept)",
     # monitor and response
     "alert.raised": "a detection rule raised an alert",
     "incident.opened": "an incident was opened",

@@ -14,6 +14,7 @@ reason until a later batch commits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from collections import deque
@@ -93,6 +94,8 @@ class _Batch:
         return wrapped
 
     def recorded(self, first: int, index: int) -> AuditEvent:
+        if not self.errors:  # nearly always: every event of the batch encoded
+            return self.prepared[index].recorded(first + index)
         error = self.errors.get(index)
         if error is not None:
             raise error
@@ -359,17 +362,24 @@ class AuditLog:
 
 
 def _rows(items: list[Prepared], edge: merkle.RightEdge) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
-    """The rows of ``EVENT_COLUMNS`` for a batch, and the tree nodes it completes."""
+    """The rows of ``EVENT_COLUMNS`` for a batch, and the tree nodes it completes.
+
+    One tight loop per event (this is the writer's hot path): the canonical bytes by one
+    ``%`` format, the leaf hash inlined, the row tuple built positionally.
+    """
     rows: list[tuple[Any, ...]] = []
     nodes: list[tuple[int, int, bytes]] = []
+    add_row, add_nodes, grow, sha256 = rows.append, nodes.extend, edge.append, hashlib.sha256
+    seq = edge.size
     for prepared in items:
-        seq = edge.size
-        data = prepared.canonical(seq)
-        leaf = merkle.leaf_hash(data)
-        nodes.extend(edge.append(leaf))
+        data = b'%s,"seq":%d,"type":%s}' % (prepared.head, seq, prepared.type_json)  # Prepared.canonical
+        leaf = sha256(b"\x00" + data).digest()  # merkle.leaf_hash
+        finished = grow(leaf)
+        if finished:
+            add_nodes(finished)
         event = prepared.event
         actor, objects = event.actor, event.objects
-        rows.append(
+        add_row(
             (
                 seq,
                 to_us(event.occurred_at),
@@ -383,6 +393,7 @@ def _rows(items: list[Prepared], edge: merkle.RightEdge) -> tuple[list[tuple[Any
                 data,
             )
         )
+        seq += 1
     return rows, nodes
 
 

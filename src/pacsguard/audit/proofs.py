@@ -74,8 +74,14 @@ def inclusion(engine: Engine, seq: int, size: int | None = None) -> InclusionPro
         heads = store.heads()
         stored = store.size()
         leaf = store.leaf(seq)
+        pruned = [p for p in store.pruned() if p.first <= seq < p.end] if leaf is None else []
     except SQLAlchemyError as exc:
         raise AuditUnavailable(f"the audit log cannot be read: {db_reason(exc)}") from exc
+    if pruned:
+        raise AuditError(
+            f"event {seq} was pruned: its bytes and the proof to a signed head are in the segment {pruned[0].file} "
+            "(check it with 'pacsguard audit verify --segments DIR')"
+        )
     if leaf is None or not 0 <= seq < stored:
         holds = f"events 0..{stored - 1}" if stored else "no events yet"
         raise AuditError(f"there is no event {seq} (the log holds {holds})")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
@@ -16,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from pacsguard.audit import merkle
 from pacsguard.audit.heads import SignedHead
 from pacsguard.errors import AuditIntegrityError, AuditUnavailable
-from pacsguard.storage.audit_tables import audit_events, audit_heads, audit_nodes
+from pacsguard.storage.audit_tables import audit_events, audit_heads, audit_nodes, audit_prunes
 
-__all__ = ["EVENT_COLUMNS", "AuditStore", "db_reason", "from_us", "to_us"]
+__all__ = ["EVENT_COLUMNS", "AuditStore", "Pruned", "db_reason", "from_us", "to_us"]
 
 EVENT_COLUMNS = (
     "seq",
@@ -37,6 +39,17 @@ T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROWS_PER_INSERT = 100
 _US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """One pruned segment: events ``[first, end)``, deleted after ``file`` (its SHA-256) verified."""
+
+    first: int
+    end: int
+    file: str
+    file_sha256: str
+    at: datetime
 
 
 def to_us(when: datetime) -> int:
@@ -59,8 +72,7 @@ class AuditStore:
         """The tree's right edge as stored; raises ``AuditUnavailable``/``AuditIntegrityError``."""
         try:
             with self.engine.connect() as conn:
-                last = conn.execute(select(func.max(audit_events.c.seq))).scalar()
-                size = 0 if last is None else int(last) + 1
+                size = _size(conn)
                 wanted = [(level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1]
                 nodes = self._fetch(conn, wanted)
         except SQLAlchemyError as exc:
@@ -103,13 +115,21 @@ class AuditStore:
             chunk = rows[start : start + _ROWS_PER_INSERT]
             values = ", ".join(["(" + ", ".join([self._mark] * len(columns)) + ")"] * len(chunk))
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - fixed names
-            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+            conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
     def size(self) -> int:
         """The number of events (one more than the highest seq)."""
         with self.engine.connect() as conn:
-            last = conn.execute(select(func.max(audit_events.c.seq))).scalar()
-        return 0 if last is None else int(last) + 1
+            return _size(conn)
+
+    def pruned(self) -> list[Pruned]:
+        """The pruned segments, oldest first (events deleted, leaf hashes kept as level-0 nodes)."""
+        query = select(audit_prunes).order_by(audit_prunes.c.first)
+        with self.engine.connect() as conn:
+            return [
+                Pruned(int(r.first), int(r.end), str(r.file), str(r.file_sha256), from_us(int(r.pruned_us)))
+                for r in conn.execute(query)
+            ]
 
     def leaf(self, seq: int) -> tuple[bytes, bytes] | None:
         """(canonical bytes, leaf hash) of event ``seq``, if stored."""
@@ -142,15 +162,23 @@ class AuditStore:
         found: dict[tuple[int, int], bytes] = {}
         for level, indexes in by_level.items():
             chunk = sorted(indexes)
-            if level == 0:
+            if level == 0:  # the events' leaf hashes; a pruned event's is kept as a level-0 node
                 query = select(audit_events.c.seq, audit_events.c.leaf_hash).where(audit_events.c.seq.in_(chunk))
                 found.update({(0, int(s)): bytes(h) for s, h in conn.execute(query)})
-            else:
+                chunk = [i for i in chunk if (0, i) not in found]
+            if chunk:
                 query = select(audit_nodes.c.idx, audit_nodes.c.hash).where(
                     audit_nodes.c.level == level, audit_nodes.c.idx.in_(chunk)
                 )
                 found.update({(level, int(i)): bytes(h) for i, h in conn.execute(query)})
         return found
+
+
+def _size(conn: Connection) -> int:
+    """Events ever appended: one past the highest stored seq, or the end of the pruned prefix."""
+    last = conn.execute(select(func.max(audit_events.c.seq))).scalar()
+    pruned = conn.execute(select(func.max(audit_prunes.c.end))).scalar()
+    return max(0 if last is None else int(last) + 1, 0 if pruned is None else int(pruned))
 
 
 def _getter(nodes: Mapping[tuple[int, int], bytes]) -> merkle.NodeGetter:

@@ -1,6 +1,7 @@
 """``verify``: recompute the whole log from storage and name the first sequence number that differs.
 
-Checks, in order of sequence number: every event is present (no gap), its canonical
+Checks, in order of sequence number: every event is present (no gap; a pruned event's
+leaf hash is taken from the level-0 node kept for it, see ``pacsguard audit prune``), its canonical
 bytes hash to the stored leaf hash, its canonical bytes name the seq it is stored at
 (reordering and insertion show here), and the searchable columns agree with the
 canonical bytes. Then the recomputed tree is compared with the stored tree nodes, and
@@ -13,6 +14,7 @@ A corrupted database ends with a ``VerifyReport``, never an exception.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,9 +25,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.audit import merkle
-from pacsguard.audit._rowcheck import CHUNK, CHUNK_LEVEL, Chunk, Finding, check_range, check_rows, read_range
+from pacsguard.audit._rowcheck import CHUNK, CHUNK_LEVEL, Chunk, Finding, check_chunk, check_range
 from pacsguard.audit.heads import SignedHead, verify_head
-from pacsguard.audit.store import AuditStore, db_reason
+from pacsguard.audit.store import AuditStore, Pruned, db_reason
 from pacsguard.storage.audit_tables import audit_events
 
 __all__ = ["Finding", "VerifyReport", "verify"]  # Finding is defined in _rowcheck
@@ -41,6 +43,7 @@ class VerifyReport:
     heads_checked: int = 0
     root: bytes = merkle.EMPTY_ROOT
     findings: list[Finding] = field(default_factory=list)
+    pruned: tuple[Pruned, ...] = ()  # segments whose rows were deleted: their leaves came from the kept hashes
 
     @property
     def ok(self) -> bool:
@@ -60,27 +63,33 @@ def verify(
     public_key: Ed25519PublicKey | None,
     *,
     progress: Progress | None = None,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Verify the audit log in ``engine``; heads are checked against ``public_key``.
 
     ``workers`` > 1 checks event rows in that many worker processes (the tree is still
-    joined in order here); on the benchmark machine one process was as fast, so it is
-    the default. Never raises for a corrupted or unreadable database: problems become
+    joined in order here). ``None``: two when the log holds more than two ranges of
+    ``CHUNK`` events and the machine has two cores, else one (starting a worker costs
+    about a second). Never raises for a corrupted or unreadable database: problems become
     findings.
     """
     report = VerifyReport()
     try:
         heads = AuditStore(engine).heads()
+        pruned = AuditStore(engine).pruned()
         with engine.connect() as conn:
             last = conn.execute(select(func.max(audit_events.c.seq))).scalar()
     except SQLAlchemyError as exc:
         report.findings.append(Finding(0, "unreadable", f"the audit tables cannot be read: {db_reason(exc)}"))
         return report
-    end = 0 if last is None else int(last) + 1
+    report.pruned = tuple(pruned)
+    cut = max((p.end for p in pruned), default=0)
+    end = max(0 if last is None else int(last) + 1, cut)
     scan = _Scan()
     try:
-        scan.run(_chunks(engine, end, workers), end, report, progress)
+        if workers is None:
+            workers = 2 if end > 2 * CHUNK and (os.cpu_count() or 1) > 1 else 1
+        scan.run(_chunks(engine, end, workers, cut), end, report, progress)
     except (SQLAlchemyError, OSError, BrokenProcessPool) as exc:
         report.findings.append(Finding(scan.size, "unreadable", f"reading failed: {db_reason(exc)}"))
         scan.complete = False
@@ -95,15 +104,15 @@ def verify(
     return report
 
 
-def _chunks(engine: Engine, end: int, workers: int) -> Iterator[Chunk]:
+def _chunks(engine: Engine, end: int, workers: int, pruned: int) -> Iterator[Chunk]:
     ranges = [(lo, min(lo + CHUNK, end)) for lo in range(0, end, CHUNK)]
     if workers <= 1:
         for lo, hi in ranges:
-            yield check_rows(read_range(engine, lo, hi), lo, hi)
+            yield check_chunk(engine, lo, hi, pruned)
         return
     url = engine.url.render_as_string(hide_password=False)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(check_range, url, lo, hi) for lo, hi in ranges]
+        futures = [pool.submit(check_range, url, lo, hi, pruned) for lo, hi in ranges]
         try:
             for future in futures:
                 yield future.result()
@@ -175,7 +184,7 @@ def _check_nodes(engine: Engine, scan: _Scan, report: VerifyReport) -> None:
         cursor.execute("SELECT DISTINCT level FROM audit_nodes")
         stored_levels = {int(r[0]) for r in cursor.fetchall()}
         found: list[Finding] = []
-        for level in sorted(stored_levels | set(range(1, top))):
+        for level in sorted((stored_levels - {0}) | set(range(1, top))):  # level 0: the pruned leaves, used above
             cursor.execute(f"SELECT idx, hash FROM audit_nodes WHERE level = {mark} ORDER BY idx", (level,))  # noqa: S608
             rows = cursor.fetchall()
             joined = scan.nodes(level)

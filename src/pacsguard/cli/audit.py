@@ -1,4 +1,4 @@
-"""``pacsguard audit …``: verify the log, print the signed head, prove events and consistency, archive.
+"""``pacsguard audit …``: verify the log, print the signed head, prove events and consistency, archive, prune.
 
 Exit codes: 0 everything verifies, 1 a finding (the log does not verify), 2 bad input.
 """
@@ -20,11 +20,14 @@ from sqlalchemy import Engine, func, select
 from pacsguard.audit import load_public_key, load_signing_key, verify
 from pacsguard.audit.archive import SEGMENT_LEVEL, archive_segments, verify_segments
 from pacsguard.audit.proofs import consistency, inclusion
+from pacsguard.audit.prune import check_pruned_files, prune
 from pacsguard.audit.store import AuditStore, to_us
 from pacsguard.cli import audit_export, audit_import
 from pacsguard.cli._common import console, err_console, load_settings, site_option
 from pacsguard.cli._directory import open_site_for_command, record_log_use
 from pacsguard.config import Settings
+from pacsguard.directory import Operator
+from pacsguard.domain.events import Actor, AuditEvent, JsonValue
 from pacsguard.errors import AuditError, AuditIntegrityError
 from pacsguard.storage import make_engine, migrate
 from pacsguard.storage.audit_tables import audit_events
@@ -70,7 +73,10 @@ def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | Non
     help="Ed25519 public key (PEM) the heads must be signed with (default: the site's signing key).",
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that check events."
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes that check events (default: 2 on a log over 131,072 events with 2 cores, else 1).",
 )
 @click.option(
     "--segments",
@@ -78,13 +84,13 @@ def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | Non
     default=None,
     help="Also check the archive segments in this directory (written by 'pacsguard audit archive').",
 )
-def verify_command(site: Path | None, public_key: Path | None, workers: int, segments: Path | None) -> None:
+def verify_command(site: Path | None, public_key: Path | None, workers: int | None, segments: Path | None) -> None:
     """Recompute every event, the Merkle tree and every signed head; exit 1 on the first difference."""
     settings = load_settings(site)
     key = _public_key(settings, public_key)
-    if segments is not None:
-        _verify_segments(segments, key)
     with _engine(settings) as engine:
+        if segments is not None:
+            _verify_segments(engine, segments, key)
         columns = [TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=err_console, transient=True) as progress:
             task = progress.add_task("events", total=None)
@@ -94,6 +100,8 @@ def verify_command(site: Path | None, public_key: Path | None, workers: int, seg
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 workers=workers,
             )
+    for pruned in report.pruned:
+        console.print(f"events {pruned.first}..{pruned.end - 1}: pruned, segment {pruned.file}", markup=False)
     if report.ok:
         console.print(
             f"[green]ok:[/] {report.size} events, {report.heads_checked} signed heads verify; root {report.root.hex()}"
@@ -153,10 +161,10 @@ def consistency_command(site: Path | None, old: int, new: int) -> None:
     _print_json(proof.to_json())
 
 
-def _verify_segments(directory: Path, key: Ed25519PublicKey | None) -> None:
+def _verify_segments(engine: Engine, directory: Path, key: Ed25519PublicKey | None) -> None:
     if key is None:
         raise click.BadParameter("checking segments needs the site's public key", param_hint="--public-key")
-    findings = verify_segments(directory, key)
+    findings = verify_segments(directory, key) + check_pruned_files(engine, directory)
     if findings:
         for finding in findings:
             console.print(f"[bold red]segment FAILED at seq {finding.seq}[/] ({finding.kind}): {finding.message}")
@@ -187,6 +195,42 @@ def archive_command(site: Path | None, before: str, output: Path, level: int) ->
     key = load_signing_key(opened.settings.path(opened.settings.pki.signing_key))
     written = archive_segments(opened.engine, end, output, key, level=level)
     console.print(f"archived events 0..{written[-1].end - 1} in {len(written)} segments to {output}")
+
+
+@audit.command("prune")
+@site_option
+@click.option("--before", "before", required=True, help="A seq, or an ISO date/time: prune the events before it.")
+@click.option(
+    "--segments",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The directory of archive segments (written by 'pacsguard audit archive').",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Ed25519 public key (PEM) the segments are signed with (default: the site's signing key).",
+)
+def prune_command(site: Path | None, before: str, segments: Path, public_key: Path | None) -> None:
+    """Delete the rows of exported segments before a seq or date; the tree hashes are kept.
+
+    Only whole segments that verify (signature, file hash, signed head, and the log's own
+    leaf hashes) are pruned; the prune is recorded as ``audit.pruned`` first.
+    """
+    opened = open_site_for_command(load_settings(site))
+    key = _public_key(opened.settings, public_key)
+    if key is None:
+        raise click.BadParameter("pruning needs the site's public key to check the segments", param_hint="--public-key")
+    end = _before_seq(opened.engine, before)
+    actor = Actor(principal_id=Operator.current().id)
+
+    def record(detail: dict[str, JsonValue]) -> None:
+        opened.audit.emit(AuditEvent("audit.pruned", opened.clock.now(), actor=actor, detail=detail))
+
+    done = prune(opened.engine, end, segments, key, now=opened.clock.now(), record=record)
+    files = ", ".join(p.file for p in done)
+    console.print(f"pruned events {done[0].first}..{done[-1].end - 1} ({len(done)} segments: {files})")
 
 
 def _before_seq(engine: Engine, before: str) -> int:

@@ -1,7 +1,11 @@
 """Tables of the audit log: events, Merkle tree nodes, signed tree heads.
 
-All three are append-only: the code has no UPDATE or DELETE path, and on PostgreSQL a
-trigger (migration ``0002_audit``) refuses both, and TRUNCATE. An event row keeps its
+They are append-only: the code has no UPDATE path, and on PostgreSQL a trigger
+(migration ``0002_audit``) refuses UPDATE, DELETE and TRUNCATE. The one exception is
+retention (``pacsguard audit prune``): event rows of a range recorded in ``audit_prunes``
+(exported to a verified segment first) may be deleted; their leaf hashes stay in
+``audit_nodes`` at level 0, so the tree, the proofs and the heads stay valid (migration
+``0009_audit_prune`` narrows the trigger to exactly that). An event row keeps its
 canonical bytes (what the leaf hash covers) plus copies of the fields search filters
 on; ``audit verify`` checks that the copies agree with the canonical bytes.
 """
@@ -12,7 +16,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, SmallInt
 
 from pacsguard.storage.base import metadata
 
-__all__ = ["audit_events", "audit_heads", "audit_nodes"]
+__all__ = ["audit_events", "audit_heads", "audit_nodes", "audit_prunes"]
 
 audit_events = Table(
     "audit_events",
@@ -41,8 +45,8 @@ Index("ix_audit_events_occurred", audit_events.c.occurred_us)
 audit_nodes = Table(
     "audit_nodes",
     metadata,
-    # The root of leaves [index·2^level, (index+1)·2^level), for level ≥ 1 (level 0 is
-    # the events' leaf_hash).
+    # The root of leaves [index·2^level, (index+1)·2^level), for level ≥ 1. Level 0 is
+    # the events' leaf_hash, stored here only for pruned events.
     Column("level", SmallInteger, primary_key=True),
     Column("idx", BigInteger, primary_key=True),
     Column("hash", LargeBinary(32), nullable=False),
@@ -59,3 +63,16 @@ audit_heads = Table(
     Column("signature", LargeBinary(64), nullable=False),
 )
 Index("ix_audit_heads_size", audit_heads.c.size)
+
+audit_prunes = Table(
+    "audit_prunes",
+    metadata,
+    # One pruned segment: events [first, end) were deleted after their export file
+    # (name and SHA-256) verified against the stored leaf hashes and a signed head.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("first", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("pruned_us", BigInteger, nullable=False),
+)

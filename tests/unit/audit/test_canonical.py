@@ -10,7 +10,15 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pacsguard.audit.canonical import Limits, canonical_bytes, canonical_json, decode, prepare
+from pacsguard.audit.canonical import (
+    Limits,
+    _prepare_any,
+    _prepare_clean,
+    canonical_bytes,
+    canonical_json,
+    decode,
+    prepare,
+)
 from pacsguard.audit.event_types import EVENT_TYPES, is_known
 from pacsguard.domain.events import Actor, AuditEvent, DecisionRef, ObjectRef, Outcome
 
@@ -141,3 +149,41 @@ def test_prepared_bytes_are_always_rfc8785(detail: dict[str, Any], name: str) ->
     data = prepare(event(detail=detail, actor=Actor(name))).canonical(5)
     # parse_int=float: a float like 2.0**53 is written as an integer, and must read back as a float
     assert rfc8785.dumps(json.loads(data, parse_int=float)) == data
+
+
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**54), 2**54) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=10,
+)
+short_text = st.text(max_size=10) | st.sampled_from(["", "alice", "10.0.0.1", "x" * 2049])
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), plain_values, max_size=4),
+    st.one_of(st.none(), short_text),
+    st.lists(short_text, max_size=3),
+    st.one_of(st.none(), st.integers(-(2**54), 2**54)),
+    st.sampled_from(["study.read", "login.success", "no.such.type"]),
+    st.booleans(),
+)
+def test_the_fast_path_writes_what_the_cleaning_path_writes(
+    detail: dict[str, Any], text: str | None, roles: list[str], number: int | None, type_: str, decided: bool
+) -> None:
+    e = event(
+        type=type_,
+        detail=detail,
+        actor=Actor(text, tuple(roles), ip=text, auth_strength=number),
+        objects=ObjectRef(patient_id=text, count=number),
+        decision=DecisionRef("permit", tuple(roles), agreement=text) if decided else None,
+    )
+    fast = _prepare_clean(e, Limits())
+    slow = _prepare_any(e, Limits())
+    assert fast is None or fast.canonical(7) == slow.canonical(7)
+    assert prepare(e).canonical(7) == slow.canonical(7)
+    assert prepare(e).recorded(7) == slow.recorded(7)
+
+
+def test_the_fast_path_takes_the_common_event() -> None:
+    assert _prepare_clean(event(), Limits()) is not None
+    assert _prepare_clean(event(detail={"f": 1.5}), Limits()) is None  # floats take the RFC 8785 encoder

@@ -24,7 +24,7 @@ account.locked account.unlocked account.disabled account.enabled admin.role.gran
 delegation.created delegation.refused delegation.revoked policy.reloaded consent.created consent.revoked
 break_glass.granted break_glass.refused study.query study.read study.store study.delete study.export
 study.classify access.denied share.created share.opened share.revoked share.expired audit.log.used
-audit.head.signed alert.raised incident.opened incident.updated containment.account_locked
+audit.head.signed audit.pruned alert.raised incident.opened incident.updated containment.account_locked
 containment.sessions_revoked containment.shares_expired containment.ip_blocked containment.mfa_reset
 containment.device_suspended containment.undone containment.refused external.other external.rejected""".split()  # noqa: SIM905
 
@@ -46,7 +46,7 @@ def test_every_event_type_has_a_mapping_or_is_marked_private() -> None:
     assert set(EVENT_TYPES) == set(EVENT_MAPPINGS)
     private = {t for t, m in EVENT_MAPPINGS.items() if not m.dicom_equivalent}
     assert private == {
-        "audit.head.signed", "alert.raised", "incident.opened", "incident.updated",
+        "audit.head.signed", "audit.pruned", "alert.raised", "incident.opened", "incident.updated",
         "containment.undone", "containment.refused", "external.other", "external.rejected",
     }  # fmt: skip
     for name in private:
