@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, DicomJson, QidoQuery
+from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, QidoQuery
 from pacsguard.domain import Action, Actor, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
 from pacsguard.errors import (
     ArchiveNotFound,
@@ -28,7 +28,7 @@ from pacsguard.gateway import stow
 from pacsguard.gateway.auth import MALFORMED_HEADER, Caller, MissingCredentials, authenticate, client_of
 from pacsguard.gateway.core import Gateway, Intent, resource_of
 from pacsguard.gateway.errors import error_response, not_found, unauthorized
-from pacsguard.gateway.federation import Found, search_all
+from pacsguard.gateway.federation import Found, search_pages
 from pacsguard.gateway.paths import Target, match
 from pacsguard.gateway.streaming import bulk_of, frames_of, read_instance, related_response, rewrite_urls, stream
 
@@ -168,31 +168,41 @@ class DicomWebApp:
 
     # --- QIDO-RS ---------------------------------------------------------------------------
     async def qido(self, request: Request, caller: Caller, target: Target, intent: Intent, base: str) -> Response:
-        """Federated search, filtered by one batched decision before paging."""
+        """Federated search, each upstream page filtered by one batched decision before
+        the client's page is cut (``federation.search_pages``)."""
         gw = self.gateway
         query = QidoQuery.parse(request.url.query, target.level)
-        fan = await search_all(
-            gw.archives, query, study_uid=target.study, series_uid=target.series,
+
+        settled: dict[str, Decision] = {}  # the break-glass decision on the path's study, asked once
+
+        async def decide(batch: list[Found]) -> list[bool]:
+            return await self._permitted(caller, intent, target, batch, settled)
+
+        merged = await search_pages(
+            gw.archives, query, decide, study_uid=target.study, series_uid=target.series,
             timeout=gw.options.archive_timeout, cap=gw.options.max_results,
         )  # fmt: skip
-        if gw.archives and len(fan.failed) == len(gw.archives):
+        if gw.archives and len(merged.failed) == len(gw.archives):
             await gw.record(
                 caller, "study.query", outcome=Outcome.ERROR, objects=ObjectRef(study_uid=target.study),
-                detail={"action": "query", "purpose": intent.purpose.value, "failed": fan.failed},
+                detail={"action": "query", "purpose": intent.purpose.value, "failed": merged.failed},
             )  # fmt: skip
-            raise ArchiveUnavailable(f"no archive answered: {', '.join(fan.failed)}")
-        allowed = await self._permitted(caller, intent, target, fan.results)
-        page = allowed[query.offset : None if query.limit is None else query.offset + query.limit]
+            raise ArchiveUnavailable(f"no archive answered: {', '.join(merged.failed)}")
+        end = None if query.limit is None else query.offset + query.limit
+        page = merged.permitted[query.offset : end]
         detail = {
             "action": "query", "purpose": intent.purpose.value, "level": target.level.value,
-            "returned": len(page), "filtered": len(fan.results) - len(allowed), "matched": len(allowed),
-            "failed": fan.failed,
+            "returned": len(page), "filtered": merged.refused, "matched": len(merged.permitted),
+            "examined": merged.examined, "complete": merged.complete, "failed": merged.failed,
         }  # fmt: skip
         await gw.record(caller, "study.query", objects=_query_objects(target, query, len(page)), detail=detail)
-        headers = {"Warning": _warning(fan.failed, fan.truncated)} if fan.failed or fan.truncated else None
+        warn = merged.failed or merged.truncated
+        headers = {"Warning": _warning(merged.failed, merged.truncated)} if warn else None
         return JSONResponse(rewrite_urls(page, base), media_type=DICOM_JSON, headers=headers)
 
-    async def _permitted(self, caller: Caller, intent: Intent, target: Target, results: list[Found]) -> list[DicomJson]:
+    async def _permitted(
+        self, caller: Caller, intent: Intent, target: Target, results: list[Found], settled: dict[str, Decision]
+    ) -> list[bool]:
         gw = self.gateway
         uids = list(dict.fromkeys(r.study_uid for r in results))
         entries = await gw.entries(uids)
@@ -202,10 +212,13 @@ class DicomWebApp:
         studies = [entries[u] for u in uids]
         decisions = dict(zip(uids, await gw.decide(caller, Action.QUERY, [resource_of(e) for e in studies], intent),
                              strict=True))  # fmt: skip
-        if target.study is not None and target.study in entries and not decisions[target.study].permitted:
-            decision, _ = await self.decide_one(caller, Action.QUERY, entries[target.study], intent)
-            decisions[target.study] = decision or decisions[target.study]
-        return [r.item for r in results if decisions[r.study_uid].permitted]
+        study = target.study
+        if study is not None and study in entries and not decisions[study].permitted:
+            if study not in settled:
+                decision, _ = await self.decide_one(caller, Action.QUERY, entries[study], intent)
+                settled[study] = decision or decisions[study]
+            decisions[study] = settled[study]
+        return [decisions[r.study_uid].permitted for r in results]
 
     # --- WADO-RS ---------------------------------------------------------------------------
     async def retrieve(
