@@ -132,6 +132,13 @@ def _wado(client: httpx.Client, url: str, repeat: int) -> float:
 
 @contextlib.contextmanager
 def _gateway(site: Path, orthanc: str) -> Iterator[str]:
+    with gateway_process(site, orthanc) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def gateway_process(site: Path, orthanc: str) -> Iterator[tuple[str, int]]:
+    """``serve.py`` for ``site`` in front of ``orthanc``: its base URL and process id."""
     port = free_port()
     process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("serve.py")), str(site), orthanc,
                                 str(port)], cwd=ROOT)  # fmt: skip
@@ -142,7 +149,7 @@ def _gateway(site: Path, orthanc: str) -> Iterator[str]:
                 if httpx.get(f"{url}/healthz", timeout=1, trust_env=False).status_code == 200:
                     break
             time.sleep(0.05)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=15)
