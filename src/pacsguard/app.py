@@ -35,6 +35,7 @@ from pacsguard.domain import AccessRequest, Action, AuthStrength, Purpose, Reque
 from pacsguard.domain.decision import BreakGlassGrant, ConsentDirective
 from pacsguard.errors import ConfigError, NotFound, Problem
 from pacsguard.gateway import Gateway, GatewayOptions
+from pacsguard.monitor.containment import IpBlocks
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
 from pacsguard.storage import make_engine, migrate
@@ -225,7 +226,7 @@ def build_app(
     public = options or GatewayOptions(public_url=site.settings.server.public_url)
     gateway = Gateway(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
-        point_source=point_source, clock=site.clock, options=public,
+        point_source=point_source, clock=site.clock, options=public, ip_blocks=IpBlocks(site.engine),
     )  # fmt: skip
     routers: list[APIRouter] = []
     pages: list[BaseRoute] = []

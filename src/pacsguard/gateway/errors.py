@@ -24,7 +24,7 @@ from pacsguard.errors import (
     RequestTooLarge,
 )
 
-__all__ = ["UNAUTHORIZED_CHALLENGE", "error_response", "not_found", "problem", "unauthorized"]
+__all__ = ["UNAUTHORIZED_CHALLENGE", "error_response", "headless", "not_found", "problem", "unauthorized"]
 
 log = logging.getLogger("pacsguard.gateway")
 
@@ -46,6 +46,12 @@ def unauthorized(invalid: bool) -> Response:
     challenge = UNAUTHORIZED_CHALLENGE + (', error="invalid_token"' if invalid else "")
     message = "the credentials are not valid" if invalid else "authentication required"
     return problem(401, message, {"WWW-Authenticate": challenge})
+
+
+def headless(response: Response) -> Response:
+    """The answer to HEAD: ``response``'s status and headers (Content-Length included
+    when known), no body. A streamed body must already be closed by whoever opened it."""
+    return Response(status_code=response.status_code, headers=dict(response.headers))
 
 
 def error_response(exc: BaseException) -> Response:

@@ -49,6 +49,7 @@ class Target:
     instance: str | None = None
     level: Level = Level.STUDY
     extra: str | None = None
+    head: bool = False  # a HEAD request: decided and answered like GET, without the body
 
     @property
     def event_type(self) -> str:
@@ -57,10 +58,13 @@ class Target:
 
 
 def match(method: str, path: str) -> Target | None:
-    """The target of ``method path`` (path below the DICOMweb root), or ``None``.
+    """The target of ``method path`` (path below the DICOMweb root), or ``None``. HEAD
+    matches what GET matches (``Target.head``).
 
     Raises ``BadRequest`` for a malformed UID in a path that otherwise matches.
     """
+    head = method == "HEAD"
+    method = "GET" if head else method
     if path.endswith("/") and len(path) > 1:
         path = path[:-1]
     if not path.startswith("/"):
@@ -72,7 +76,7 @@ def match(method: str, path: str) -> Target | None:
         if verb == method:
             found = _bind(pattern.split("/"), segments)
             if found is not None:
-                return _target(kind, found, segments)
+                return _target(kind, found, segments, head)
     return None
 
 
@@ -88,10 +92,10 @@ def _bind(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
     return bound
 
 
-def _target(kind: str, bound: dict[str, str], segments: list[str]) -> Target:
+def _target(kind: str, bound: dict[str, str], segments: list[str], head: bool) -> Target:
     for placeholder, key in _KEYS.items():
         uid = bound.get(placeholder)
         if uid is not None and not is_valid_uid(uid):
             raise BadRequest(f"{key} in the path is not a valid DICOM UID: {uid[:80]!r}")
     level = _LEVEL.get(segments[-1], Level.STUDY) if kind == "qido" else Level.STUDY
-    return Target(kind, bound.get("{S}"), bound.get("{R}"), bound.get("{I}"), level, bound.get("{X}"))
+    return Target(kind, bound.get("{S}"), bound.get("{R}"), bound.get("{I}"), level, bound.get("{X}"), head)
