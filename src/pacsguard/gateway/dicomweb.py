@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, Level, QidoQuery
+from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, Level, QidoQuery, is_valid_uid
 from pacsguard.domain import Action, Actor, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
 from pacsguard.errors import (
     ArchiveNotFound,
@@ -30,7 +30,7 @@ from pacsguard.gateway.auth import MALFORMED_HEADER, Caller, MissingCredentials,
 from pacsguard.gateway.core import Gateway, Intent, resource_of
 from pacsguard.gateway.errors import error_response, headless, not_found, problem, unauthorized
 from pacsguard.gateway.federation import Found, search_pages
-from pacsguard.gateway.paths import Target, match
+from pacsguard.gateway.paths import Target, check, route
 from pacsguard.gateway.streaming import bulk_of, frames_of, read_instance, related_response, rewrite_urls, stream
 
 __all__ = ["DicomWebApp"]
@@ -102,9 +102,10 @@ class DicomWebApp:
     async def _answer(self, request: Request, caller: Caller) -> Response:
         target: Target | None = None
         try:
-            target = match(request.method, _route_path(request))
+            target = route(request.method, _route_path(request))
             if target is None:
                 raise Hidden
+            check(target)
             return await self._serve(request, caller, target, intent_of(request))
         except Hidden:
             return not_found()
@@ -120,7 +121,7 @@ class DicomWebApp:
                 caller,
                 target.event_type if target else "study.read",
                 outcome=Outcome.FAILURE,
-                objects=ObjectRef(study_uid=target.study if target else None),
+                objects=ObjectRef(study_uid=target.study if target and is_valid_uid(target.study or "") else None),
                 detail={"reason": str(exc)[:500], "refused": type(exc).__name__},
             )
         except Exception as audit_exc:
