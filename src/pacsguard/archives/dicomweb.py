@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
+import anyio.to_thread
 import httpx
 
 from pacsguard.archives.base import DICOM_ACCEPT, DicomJson, InstanceInfo, Retrieved, StoreFailure, StoreResult
@@ -169,13 +170,18 @@ class DicomWebArchive:
         return _json_list(response, self.name)
 
     # --- STOW-RS and deletion ------------------------------------------------------------
-    async def store(self, parts: list[bytes]) -> StoreResult:
-        """STOW-RS. Each part is checked locally first: a request with any part that is not
-        a valid DICOM instance sends nothing. The archive's answer is then matched to
-        every part sent, so a part it skipped is a failure. Raises ``ArchiveUnavailable``."""
-        infos, refusal = check_parts(parts)
-        if refusal is not None:
-            return refusal
+    async def store(self, parts: list[bytes], *, checked: Sequence[InstanceInfo] | None = None) -> StoreResult:
+        """STOW-RS. Each part is checked locally first (in a worker thread; ``checked``:
+        what the caller's own ``inspect_part`` of every part gave, so it is not parsed
+        twice): a request with any part that is not a valid DICOM instance sends nothing.
+        The archive's answer is then matched to every part sent, so a part it skipped is
+        a failure. Raises ``ArchiveUnavailable``."""
+        if checked is not None and len(checked) == len(parts):
+            infos = list(enumerate(checked))
+        else:
+            infos, refusal = await anyio.to_thread.run_sync(check_parts, parts)
+            if refusal is not None:
+                return refusal
         if not infos:
             return StoreResult((), ())
         boundary = secrets.token_hex(16)

@@ -15,7 +15,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pacsguard.archives import CatalogueEntry, InstanceInfo, StoreResult
+from pacsguard.archives import CatalogueEntry, DicomWebArchive, InstanceInfo, StoreResult
 from pacsguard.archives.parts import PartRefused, inspect_part, related_boundary, split_related
 from pacsguard.domain import Action, ObjectRef, Outcome, Resource
 from pacsguard.errors import AuditUnavailable, BadRequest, RequestTooLarge
@@ -99,7 +99,10 @@ async def store(
             detail={"action": "store", "purpose": intent.purpose.value, "studies": denied},
         )  # fmt: skip
         return problem(403, f"you may not store studies in zone {zone!r}")
-    result = await archive.store(payloads)
+    if isinstance(archive, DicomWebArchive):  # the parts were inspected above: not again
+        result = await archive.store(payloads, checked=infos)
+    else:
+        result = await archive.store(payloads)
     if result.stored:
         await anyio.to_thread.run_sync(gw.catalogue.record_stored, zone, archive.name, list(result.stored))
     # One event per stored study, appended together so that they share one durable commit
