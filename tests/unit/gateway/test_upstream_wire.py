@@ -109,3 +109,26 @@ def test_errors_and_unreachable_archives_through_the_fast_path() -> None:
         run(missing())
     with pytest.raises(ArchiveUnavailable):
         run(DicomWebArchive(f"http://127.0.0.1:{free_port()}").retrieve_study(UID))
+
+
+def test_searches_take_the_fast_path_and_fall_back_for_chunked_answers() -> None:
+    from pacsguard.archives import QidoQuery
+
+    item = b'[{"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}]'
+
+    async def go(answer: bytes) -> tuple[list[object], bool]:
+        async with scripted(answer) as url:
+            archive = DicomWebArchive(url)
+            found = await archive.search_studies(QidoQuery())
+            raw = archive._raw_json  # the switch is what is tested
+            await archive.aclose()
+            return list(found), raw
+
+    plain = b"HTTP/1.1 200 OK\r\nContent-Type: application/dicom+json\r\nContent-Length: %d\r\n\r\n" % len(item)
+    assert run(go(plain + item)) == ([{"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}], True)
+    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: application/dicom+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert run(go(chunked + b"%x\r\n%s\r\n0\r\n\r\n" % (len(item), item)))[1] is False
+    with pytest.raises(ArchiveUnavailable):
+        run(go(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nnope!"))
+    with pytest.raises(ArchiveUnavailable):
+        run(go(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"))
