@@ -51,7 +51,10 @@ def unauthorized(invalid: bool) -> Response:
 def headless(response: Response) -> Response:
     """The answer to HEAD: ``response``'s status and headers (Content-Length included
     when known), no body. A streamed body must already be closed by whoever opened it."""
-    return Response(status_code=response.status_code, headers=dict(response.headers))
+    out = Response(status_code=response.status_code, headers=dict(response.headers))
+    if "content-length" not in response.headers:  # a streamed body of unknown length: say nothing, not 0
+        del out.headers["content-length"]
+    return out
 
 
 def error_response(exc: BaseException) -> Response:

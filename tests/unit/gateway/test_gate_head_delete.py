@@ -90,10 +90,12 @@ def test_head_is_decided_like_get_and_sends_no_body(world: World) -> None:
         got, head = world.get("alice", path, headers=ACCEPT), world.request("alice", "HEAD", path, headers=ACCEPT)
         assert (head.status_code, head.content) == (200, b""), path
         assert head.headers["content-type"].split(";")[0] == got.headers["content-type"].split(";")[0]
+    study_head = world.request("alice", "HEAD", f"/dicomweb/studies/{n1.study_uid}", headers=ACCEPT)
+    assert "content-length" not in study_head.headers  # streamed: length unknown, not 0
     metadata = world.request("alice", "HEAD", base + "/metadata")
     assert metadata.headers["content-length"] == world.get("alice", base + "/metadata").headers["content-length"]
     heads = [e for e in world.events("study.read") if e.detail.get("method") == "HEAD"]
-    assert [e.detail["kind"] for e in heads] == ["retrieve", "retrieve", "metadata", "metadata"]
+    assert [e.detail["kind"] for e in heads] == ["retrieve", "retrieve", "metadata", "retrieve", "metadata"]
     assert all(e.objects.bytes is None for e in heads)
     denied = world.request("alice", "HEAD", f"/dicomweb/studies/{n2.study_uid}")
     unknown = world.request("alice", "HEAD", "/dicomweb/studies/1.2.826.0.1.3680043.99.1")
