@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import cProfile
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,7 +29,15 @@ def main(site_dir: str, orthanc: str, port: int) -> None:
         }
         point = DecisionPoint(load_site_policy(Path(site_dir)), clock)
         app = build_app(site, archives, lambda: point)
+        profile = os.environ.get("PACSGUARD_BENCH_PROFILE")  # a file for cProfile stats of the gateway
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises it after its shutdown
+            profiler.enable()
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from pacsguard.errors import ConfigError, NotFound, Problem
 from pacsguard.gateway import Gateway, GatewayOptions
 from pacsguard.gateway.exports import exports_router
 from pacsguard.gateway.shares import open_shares
+from pacsguard.monitor.containment import IpBlocks
 from pacsguard.monitor.wiring import Monitor
 from pacsguard.policy import CompiledPolicy, DecisionPoint, compile_policy, load_policies
 from pacsguard.site import load_zones
@@ -237,7 +238,7 @@ def build_app(
     public = options or GatewayOptions(public_url=site.settings.server.public_url)
     gateway = Gateway(
         directory=site.directory, catalogue=site.catalogue, audit=site.audit, archives=archives,
-        point_source=point_source, clock=site.clock, options=public,
+        point_source=point_source, clock=site.clock, options=public, ip_blocks=IpBlocks(site.engine),
     )  # fmt: skip
     shares_api, share_routes = open_shares(gateway, site.engine, site.settings)
     routers: list[APIRouter] = [shares_api, exports_router(gateway)]

@@ -268,3 +268,26 @@ def test_memory_stays_flat_while_streaming_a_500_mb_study(served: Served) -> Non
         sampler.join()
     assert total > per_post * posts * 2 * 1024 * 1024
     assert peak - baseline < 50 * 1024 * 1024, f"RSS grew by {(peak - baseline) >> 20} MiB"
+
+
+def test_deep_pages_through_orthanc_are_the_pages_of_the_filtered_whole(served: Served) -> None:
+    # 12 more north studies, every third secret: progressive upstream paging (limit/offset
+    # sent to Orthanc) must give exactly the pages of the filtered whole.
+    secret = {served.studies["N2"].study_uid}
+    for n in range(12):
+        study = make_study(patient_id=f"N-3{n:02d}", accession=f"P{n}", series=1, instances_per_series=1,
+                           study_date=date(2024, 5, 1 + n))  # fmt: skip
+        _store(served.orthancs["north"], study)
+        served.site.catalogue.record(study.study_uid, zone="north", archive="north-pacs", patient_id=f"N-3{n:02d}")
+        if n % 3 == 0:
+            served.site.catalogue.set_sensitivity(study.study_uid, Sensitivity.SECRET, by="olga")
+            secret.add(study.study_uid)
+    client = served.client("alice")
+    whole = [r["0020000D"]["Value"][0] for r in client.search_for_studies()]
+    assert len(whole) == 15 - len(secret)
+    assert not secret & set(whole)
+    for limit in (1, 4):
+        paged = []
+        for offset in range(0, len(whole) + limit, limit):
+            paged += [r["0020000D"]["Value"][0] for r in client.search_for_studies(limit=limit, offset=offset)]
+        assert paged == whole

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, delete, insert, select, update
 
 from pacsguard import yamlfile
 from pacsguard.archives.base import InstanceInfo
@@ -133,6 +133,12 @@ class StudyCatalogue:
             out.append(self.record(uid, zone=zone, archive=archive, patient_id=first.patient_id, modality=modality,
                                    study_date=first.study_date, description=first.study_description))  # fmt: skip
         return out
+
+    def forget(self, study_uid: str) -> bool:
+        """Remove the entry of a study deleted from its archive; ``False`` if there was none.
+        A study stored again later is catalogued afresh (its sensitivity by the zone's rules)."""
+        with self._engine.begin() as conn:
+            return bool(conn.execute(delete(study_catalogue).where(C.study_uid == study_uid)).rowcount)
 
     def get(self, study_uid: str) -> CatalogueEntry | None:
         """The entry of one study, or ``None``."""

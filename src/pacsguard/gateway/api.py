@@ -23,15 +23,19 @@ __all__ = ["OFFICER_ROLE", "api_caller", "require_role"]
 
 
 def api_caller(gateway: Gateway, scope: str = API_SCOPE) -> Callable[[Request], Awaitable[Caller]]:
-    """A FastAPI dependency returning the request's ``Caller``. It raises
-    ``MissingCredentials`` or ``AuthenticationError``; the API answers both with 401."""
+    """A FastAPI dependency returning the request's ``Caller``. It raises ``Forbidden``
+    for an address containment blocks (audited ``access.denied``, reason ``ip_blocked``),
+    ``MissingCredentials`` or ``AuthenticationError``; the API answers those with 401."""
 
     async def caller(request: Request) -> Caller:
+        client = client_of(request)
+        if await gateway.address_blocked(client):
+            await gateway.refuse_anonymous(client, request.url.path, "ip_blocked")
+            raise Forbidden("requests from this address are blocked; contact the site's security officer")
         try:
             return await authenticate(request, gateway.directory, scope)
         except AuthenticationError as exc:
             if exc.reason == MALFORMED_HEADER:
-                client = client_of(request)
                 actor = Actor(ip=client.ip, device_id=client.device_id, user_agent=client.user_agent)
                 await gateway.record(actor, "token.rejected", outcome=Outcome.FAILURE,
                                      detail={"kind": "header", "reason": MALFORMED_HEADER})  # fmt: skip

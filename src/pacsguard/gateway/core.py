@@ -19,7 +19,7 @@ import anyio.to_thread
 from pacsguard.archives import Archive, CatalogueEntry, DicomJson, StudyCatalogue
 from pacsguard.audit import Health
 from pacsguard.clock import Clock
-from pacsguard.directory import Directory
+from pacsguard.directory import Client, Directory
 from pacsguard.domain import (
     AccessRequest,
     Action,
@@ -35,6 +35,7 @@ from pacsguard.domain import (
 )
 from pacsguard.errors import ArchiveError
 from pacsguard.gateway.auth import Caller
+from pacsguard.gateway.gate import BlockedAddresses, IpBlockCheck, RefusalThrottle
 from pacsguard.policy import BreakGlassRefusal, DecisionPoint, request_break_glass
 
 __all__ = ["AuditSink", "Gateway", "GatewayOptions", "Intent"]
@@ -82,6 +83,7 @@ class Gateway:
         point_source: Callable[[], DecisionPoint],
         clock: Clock,
         options: GatewayOptions | None = None,
+        ip_blocks: IpBlockCheck | None = None,
     ) -> None:
         self.directory = directory
         self.catalogue = catalogue
@@ -90,6 +92,24 @@ class Gateway:
         self.point_source = point_source
         self.clock = clock
         self.options = options or GatewayOptions()
+        self.blocked = BlockedAddresses(ip_blocks) if ip_blocks is not None else None
+        self.refusals = RefusalThrottle()
+
+    # --- before authentication ------------------------------------------------------------
+    async def address_blocked(self, client: Client) -> bool:
+        """Whether containment blocks the client's IP address (cached a few seconds)."""
+        return self.blocked is not None and await self.blocked.is_blocked(client.ip, self.clock.now())
+
+    async def refuse_anonymous(self, client: Client, path: str, reason: str) -> None:
+        """Record ``access.denied`` for a request refused before authentication (reason
+        ``ip_blocked`` or ``no_credentials``): at most one event per address and reason a
+        minute, its ``count`` the refusals since the previous one. Raises ``AuditUnavailable``."""
+        count = self.refusals.hit(client.ip, reason, self.clock.now())
+        if count is None:
+            return
+        actor = Actor(ip=client.ip, device_id=client.device_id, user_agent=client.user_agent)
+        await self.record(actor, "access.denied", outcome=Outcome.DENIED,
+                          detail={"reason": reason, "path": path[:256], "count": count})  # fmt: skip
 
     # --- events -------------------------------------------------------------------------
     async def record(

@@ -9,11 +9,12 @@ audited durably before its first byte leaves. Bad input is a 4xx with an audit e
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, DicomJson, QidoQuery
+from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, Level, QidoQuery, is_valid_uid
 from pacsguard.domain import Action, Actor, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
 from pacsguard.errors import (
     ArchiveNotFound,
@@ -27,14 +28,16 @@ from pacsguard.errors import (
 from pacsguard.gateway import stow
 from pacsguard.gateway.auth import MALFORMED_HEADER, Caller, MissingCredentials, authenticate, client_of
 from pacsguard.gateway.core import Gateway, Intent, resource_of
-from pacsguard.gateway.errors import error_response, not_found, unauthorized
-from pacsguard.gateway.federation import Found, search_all
-from pacsguard.gateway.paths import Target, match
+from pacsguard.gateway.errors import error_response, headless, not_found, problem, unauthorized
+from pacsguard.gateway.federation import Found, search_pages
+from pacsguard.gateway.paths import Target, check, route
 from pacsguard.gateway.streaming import bulk_of, frames_of, read_instance, related_response, rewrite_urls, stream
 
 __all__ = ["DicomWebApp"]
 
 DICOM_JSON = "application/dicom+json"
+IP_BLOCKED = "ip_blocked"
+NO_CREDENTIALS = "no_credentials"
 _MAX_HEADER = 512
 
 
@@ -57,16 +60,33 @@ class DicomWebApp:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        """Authenticate, match, decide, answer; every failure becomes a status here."""
+        """Check the address, authenticate, match, decide, answer; every failure becomes
+        a status here."""
+        gw = self.gateway
+        client = client_of(request)
         try:
-            caller = await authenticate(request, self.gateway.directory)
-        except (MissingCredentials, AuthenticationError, NotFound) as exc:
+            if await gw.address_blocked(client):
+                await gw.refuse_anonymous(client, request.url.path, IP_BLOCKED)
+                return problem(403, "requests from this address are blocked; contact the site's security officer")
+            caller = await authenticate(request, gw.directory)
+        except MissingCredentials:
+            return await self._anonymous(request)
+        except (AuthenticationError, NotFound) as exc:
             if isinstance(exc, AuthenticationError) and exc.reason == MALFORMED_HEADER:
                 return await self._malformed(request)
-            return unauthorized(not isinstance(exc, MissingCredentials))
+            return unauthorized(True)
         except Exception as exc:
             return error_response(exc)
-        return await self._answer(request, caller)
+        response = await self._answer(request, caller)
+        return headless(response) if request.method == "HEAD" else response
+
+    async def _anonymous(self, request: Request) -> Response:
+        """No credentials at all: 401, audited (bounded per address, ``gate``)."""
+        try:
+            await self.gateway.refuse_anonymous(client_of(request), request.url.path, NO_CREDENTIALS)
+        except Exception as exc:
+            return error_response(exc)
+        return unauthorized(False)
 
     async def _malformed(self, request: Request) -> Response:
         """An Authorization header the directory never saw: audited here as the directory would."""
@@ -82,9 +102,10 @@ class DicomWebApp:
     async def _answer(self, request: Request, caller: Caller) -> Response:
         target: Target | None = None
         try:
-            target = match(request.method, _route_path(request))
+            target = route(request.method, _route_path(request))
             if target is None:
                 raise Hidden
+            check(target)
             return await self._serve(request, caller, target, intent_of(request))
         except Hidden:
             return not_found()
@@ -100,7 +121,7 @@ class DicomWebApp:
                 caller,
                 target.event_type if target else "study.read",
                 outcome=Outcome.FAILURE,
-                objects=ObjectRef(study_uid=target.study if target else None),
+                objects=ObjectRef(study_uid=target.study if target and is_valid_uid(target.study or "") else None),
                 detail={"reason": str(exc)[:500], "refused": type(exc).__name__},
             )
         except Exception as audit_exc:
@@ -168,31 +189,42 @@ class DicomWebApp:
 
     # --- QIDO-RS ---------------------------------------------------------------------------
     async def qido(self, request: Request, caller: Caller, target: Target, intent: Intent, base: str) -> Response:
-        """Federated search, filtered by one batched decision before paging."""
+        """Federated search, each upstream page filtered by one batched decision before
+        the client's page is cut (``federation.search_pages``)."""
         gw = self.gateway
         query = QidoQuery.parse(request.url.query, target.level)
-        fan = await search_all(
-            gw.archives, query, study_uid=target.study, series_uid=target.series,
+
+        settled: dict[str, Decision] = {}  # the break-glass decision on the path's study, asked once
+
+        async def decide(batch: list[Found]) -> list[bool]:
+            return await self._permitted(caller, intent, target, batch, settled)
+
+        merged = await search_pages(
+            gw.archives, query, decide, study_uid=target.study, series_uid=target.series,
             timeout=gw.options.archive_timeout, cap=gw.options.max_results,
         )  # fmt: skip
-        if gw.archives and len(fan.failed) == len(gw.archives):
+        if gw.archives and len(merged.failed) == len(gw.archives):
             await gw.record(
                 caller, "study.query", outcome=Outcome.ERROR, objects=ObjectRef(study_uid=target.study),
-                detail={"action": "query", "purpose": intent.purpose.value, "failed": fan.failed},
+                detail={"action": "query", "purpose": intent.purpose.value, "failed": merged.failed},
             )  # fmt: skip
-            raise ArchiveUnavailable(f"no archive answered: {', '.join(fan.failed)}")
-        allowed = await self._permitted(caller, intent, target, fan.results)
-        page = allowed[query.offset : None if query.limit is None else query.offset + query.limit]
+            raise ArchiveUnavailable(f"no archive answered: {', '.join(merged.failed)}")
+        end = None if query.limit is None else query.offset + query.limit
+        page = merged.permitted[query.offset : end]
         detail = {
             "action": "query", "purpose": intent.purpose.value, "level": target.level.value,
-            "returned": len(page), "filtered": len(fan.results) - len(allowed), "matched": len(allowed),
-            "failed": fan.failed,
+            "returned": len(page), "filtered": merged.refused, "matched": len(merged.permitted),
+            "examined": merged.examined, "complete": merged.complete, "failed": merged.failed,
+            **({"method": "HEAD"} if target.head else {}),
         }  # fmt: skip
         await gw.record(caller, "study.query", objects=_query_objects(target, query, len(page)), detail=detail)
-        headers = {"Warning": _warning(fan.failed, fan.truncated)} if fan.failed or fan.truncated else None
+        warn = merged.failed or merged.truncated
+        headers = {"Warning": _warning(merged.failed, merged.truncated)} if warn else None
         return JSONResponse(rewrite_urls(page, base), media_type=DICOM_JSON, headers=headers)
 
-    async def _permitted(self, caller: Caller, intent: Intent, target: Target, results: list[Found]) -> list[DicomJson]:
+    async def _permitted(
+        self, caller: Caller, intent: Intent, target: Target, results: list[Found], settled: dict[str, Decision]
+    ) -> list[bool]:
         gw = self.gateway
         uids = list(dict.fromkeys(r.study_uid for r in results))
         entries = await gw.entries(uids)
@@ -202,10 +234,13 @@ class DicomWebApp:
         studies = [entries[u] for u in uids]
         decisions = dict(zip(uids, await gw.decide(caller, Action.QUERY, [resource_of(e) for e in studies], intent),
                              strict=True))  # fmt: skip
-        if target.study is not None and target.study in entries and not decisions[target.study].permitted:
-            decision, _ = await self.decide_one(caller, Action.QUERY, entries[target.study], intent)
-            decisions[target.study] = decision or decisions[target.study]
-        return [r.item for r in results if decisions[r.study_uid].permitted]
+        study = target.study
+        if study is not None and study in entries and not decisions[study].permitted:
+            if study not in settled:
+                decision, _ = await self.decide_one(caller, Action.QUERY, entries[study], intent)
+                settled[study] = decision or decisions[study]
+            decisions[study] = settled[study]
+        return [decisions[r.study_uid].permitted for r in results]
 
     # --- WADO-RS ---------------------------------------------------------------------------
     async def retrieve(
@@ -221,10 +256,13 @@ class DicomWebApp:
         else:
             retrieved = await archive.retrieve_study(target.study, accept)
         try:
-            await self._read_event(caller, target, intent, decided, "retrieve", bytes_=retrieved.content_length)
+            size = None if target.head else retrieved.content_length
+            await self._read_event(caller, target, intent, decided, "retrieve", bytes_=size)
         except BaseException:
             await retrieved.aclose()
             raise
+        if target.head:  # the archive found it; nothing more is read
+            await retrieved.aclose()
         return stream(retrieved)
 
     async def metadata(
@@ -265,7 +303,7 @@ class DicomWebApp:
         await self.gateway.record(
             caller, "study.read", objects=_objects(target, entry, count, bytes_), decision=decision, grant=grant,
             detail={"action": "read", "purpose": intent.purpose.value, "kind": kind,
-                    "break_glass": grant.id if grant else None},
+                    "break_glass": grant.id if grant else None, **({"method": "HEAD"} if target.head else {})},
         )  # fmt: skip
 
     # --- deletion ---------------------------------------------------------------------------
@@ -273,13 +311,24 @@ class DicomWebApp:
         self, caller: Caller, target: Target, intent: Intent, entry: CatalogueEntry, decision: Decision,
         grant: BreakGlassGrant | None, archive: Archive,
     ) -> Response:  # fmt: skip
-        """Delete a study: the event is durable first (fail closed), then the archive deletes."""
+        """Delete a study: its instances are counted, the event is durable first (fail
+        closed), then the archive deletes and the catalogue forgets the study. A deletion
+        the archive then refuses is recorded again with outcome ``error``."""
         assert target.study is not None
-        await self.gateway.record(
-            caller, "study.delete", objects=_objects(target, entry), decision=decision, grant=grant,
-            detail={"action": "delete", "purpose": intent.purpose.value, "archive": archive.name},
-        )  # fmt: skip
-        await archive.delete(target.study)
+        gw = self.gateway
+        found = await archive.search_instances(target.study, None, QidoQuery(level=Level.INSTANCE))
+        series = {i.get("0020000E", {}).get("Value", [""])[0] for i in found}
+        objects = _objects(target, entry, count=len(found))
+        detail = {"action": "delete", "purpose": intent.purpose.value, "archive": archive.name,
+                  "series": len(series), "instances": len(found)}  # fmt: skip
+        await gw.record(caller, "study.delete", objects=objects, decision=decision, grant=grant, detail=detail)
+        try:
+            await archive.delete(target.study)
+        except Exception as exc:
+            await gw.record(caller, "study.delete", outcome=Outcome.ERROR, objects=objects, decision=decision,
+                            grant=grant, detail={**detail, "error": str(exc)[:300]})  # fmt: skip
+            raise
+        await anyio.to_thread.run_sync(gw.catalogue.forget, target.study)
         return Response(status_code=204)
 
 

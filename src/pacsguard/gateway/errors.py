@@ -24,7 +24,7 @@ from pacsguard.errors import (
     RequestTooLarge,
 )
 
-__all__ = ["UNAUTHORIZED_CHALLENGE", "error_response", "not_found", "problem", "unauthorized"]
+__all__ = ["UNAUTHORIZED_CHALLENGE", "error_response", "headless", "not_found", "problem", "unauthorized"]
 
 log = logging.getLogger("pacsguard.gateway")
 
@@ -46,6 +46,15 @@ def unauthorized(invalid: bool) -> Response:
     challenge = UNAUTHORIZED_CHALLENGE + (', error="invalid_token"' if invalid else "")
     message = "the credentials are not valid" if invalid else "authentication required"
     return problem(401, message, {"WWW-Authenticate": challenge})
+
+
+def headless(response: Response) -> Response:
+    """The answer to HEAD: ``response``'s status and headers (Content-Length included
+    when known), no body. A streamed body must already be closed by whoever opened it."""
+    out = Response(status_code=response.status_code, headers=dict(response.headers))
+    if "content-length" not in response.headers:  # a streamed body of unknown length: say nothing, not 0
+        del out.headers["content-length"]
+    return out
 
 
 def error_response(exc: BaseException) -> Response:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pacsguard.archives import Level, is_valid_uid
 from pacsguard.errors import BadRequest
 
-__all__ = ["Target", "match"]
+__all__ = ["Target", "check", "match", "route"]
 
 # (method, pattern) -> kind; {S} study, {R} series, {I} instance, {X} a last free segment
 _ROUTES: dict[tuple[str, str], str] = {
@@ -36,7 +36,6 @@ _ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "studies/{S}"): "delete",
 }
 _LEVEL = {"studies": Level.STUDY, "series": Level.SERIES, "instances": Level.INSTANCE}
-_KEYS = {"{S}": "StudyInstanceUID", "{R}": "SeriesInstanceUID", "{I}": "SOPInstanceUID"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +48,7 @@ class Target:
     instance: str | None = None
     level: Level = Level.STUDY
     extra: str | None = None
+    head: bool = False  # a HEAD request: decided and answered like GET, without the body
 
     @property
     def event_type(self) -> str:
@@ -57,10 +57,21 @@ class Target:
 
 
 def match(method: str, path: str) -> Target | None:
-    """The target of ``method path`` (path below the DICOMweb root), or ``None``.
+    """The target of ``method path`` (path below the DICOMweb root), or ``None``. HEAD
+    matches what GET matches (``Target.head``).
 
     Raises ``BadRequest`` for a malformed UID in a path that otherwise matches.
     """
+    target = route(method, path)
+    if target is not None:
+        check(target)
+    return target
+
+
+def route(method: str, path: str) -> Target | None:
+    """What ``method path`` names, its UIDs not yet checked (``check``), or ``None``."""
+    head = method == "HEAD"
+    method = "GET" if head else method
     if path.endswith("/") and len(path) > 1:
         path = path[:-1]
     if not path.startswith("/"):
@@ -72,7 +83,7 @@ def match(method: str, path: str) -> Target | None:
         if verb == method:
             found = _bind(pattern.split("/"), segments)
             if found is not None:
-                return _target(kind, found, segments)
+                return _target(kind, found, segments, head)
     return None
 
 
@@ -88,10 +99,14 @@ def _bind(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
     return bound
 
 
-def _target(kind: str, bound: dict[str, str], segments: list[str]) -> Target:
-    for placeholder, key in _KEYS.items():
-        uid = bound.get(placeholder)
+def check(target: Target) -> None:
+    """Raise ``BadRequest`` if a UID in the target's path is not a valid DICOM UID."""
+    for key, uid in (("StudyInstanceUID", target.study), ("SeriesInstanceUID", target.series),
+                     ("SOPInstanceUID", target.instance)):  # fmt: skip
         if uid is not None and not is_valid_uid(uid):
             raise BadRequest(f"{key} in the path is not a valid DICOM UID: {uid[:80]!r}")
+
+
+def _target(kind: str, bound: dict[str, str], segments: list[str], head: bool) -> Target:
     level = _LEVEL.get(segments[-1], Level.STUDY) if kind == "qido" else Level.STUDY
-    return Target(kind, bound.get("{S}"), bound.get("{R}"), bound.get("{I}"), level, bound.get("{X}"))
+    return Target(kind, bound.get("{S}"), bound.get("{R}"), bound.get("{I}"), level, bound.get("{X}"), head)

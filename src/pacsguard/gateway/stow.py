@@ -9,11 +9,13 @@ studies are catalogued to that zone, one ``study.store`` event each.
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pacsguard.archives import CatalogueEntry, InstanceInfo, StoreResult
+from pacsguard.archives import CatalogueEntry, DicomWebArchive, InstanceInfo, StoreResult
 from pacsguard.archives.parts import PartRefused, inspect_part, related_boundary, split_related
 from pacsguard.domain import Action, ObjectRef, Outcome, Resource
 from pacsguard.errors import AuditUnavailable, BadRequest, RequestTooLarge
@@ -97,18 +99,24 @@ async def store(
             detail={"action": "store", "purpose": intent.purpose.value, "studies": denied},
         )  # fmt: skip
         return problem(403, f"you may not store studies in zone {zone!r}")
-    result = await archive.store(payloads)
+    if isinstance(archive, DicomWebArchive):  # the parts were inspected above: not again
+        result = await archive.store(payloads, checked=infos)
+    else:
+        result = await archive.store(payloads)
     if result.stored:
         await anyio.to_thread.run_sync(gw.catalogue.record_stored, zone, archive.name, list(result.stored))
-    for resource, decision in zip(resources, decisions, strict=True):
-        stored = [i for i in result.stored if i.study_uid == resource.study_uid]
-        if stored:
-            await gw.record(
-                caller, "study.store", objects=ObjectRef(
-                    patient_id=resource.patient_id, study_uid=resource.study_uid, zone=zone,
-                    count=len(stored), bytes=sum(i.size for i in stored)),
-                decision=decision, detail={"action": "store", "purpose": intent.purpose.value, "archive": archive.name},
-            )  # fmt: skip
+    # One event per stored study, appended together so that they share one durable commit
+    # (a STOW of 50 one-instance studies waited for 50 commits one after the other).
+    await asyncio.gather(*(
+        gw.record(
+            caller, "study.store", objects=ObjectRef(
+                patient_id=resource.patient_id, study_uid=resource.study_uid, zone=zone,
+                count=len(stored), bytes=sum(i.size for i in stored)),
+            decision=decision, detail={"action": "store", "purpose": intent.purpose.value, "archive": archive.name},
+        )
+        for resource, decision in zip(resources, decisions, strict=True)
+        if (stored := [i for i in result.stored if i.study_uid == resource.study_uid])
+    ))  # fmt: skip
     if result.failed:
         await gw.record(
             caller, "study.store", outcome=Outcome.FAILURE, objects=ObjectRef(zone=zone, count=len(result.failed)),

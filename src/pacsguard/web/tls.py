@@ -43,4 +43,5 @@ class PeerCertificateProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}
+            extensions: Any = {"tls": self._tls}  # the ASGI TLS extension (not in uvicorn's scope types)
+            self.scope["extensions"] = extensions
