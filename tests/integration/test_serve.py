@@ -135,3 +135,34 @@ def test_an_archive_of_an_unknown_zone_is_a_clear_error(site: Path, capsys: pyte
     capsys.readouterr()
     assert main(["serve", "--site", str(site), "--port", "0"]) == 2
     assert "unknown zone 'mars'" in capsys.readouterr().err
+
+
+def test_a_device_signs_in_with_its_client_certificate(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CT scanner with a certificate from the site CA, registered by fingerprint, queries
+    without any other credential: one login per TLS connection, refused without it."""
+    capsys.readouterr()
+    assert main(["pki", "issue", "client", "ct01", "--ae-title", "CT01", "--site", str(site)]) == 0
+    found = re.search(r"fingerprint\s+([0-9a-f]{64})", capsys.readouterr().out)
+    assert found is not None
+    assert main(["users", "add", "ct01", "--kind", "device", "--zone", "north", "--ae-title", "CT01",
+                 "--fingerprint", found.group(1), "--no-password", "--site", str(site)]) == 0  # fmt: skip
+    assert main(["users", "grant", "ct01", "north/radiologist", "--site", str(site)]) == 0
+    device = _trust(site)
+    device.load_cert_chain(site / "pki" / "clients" / "ct01.pem", site / "pki" / "clients" / "ct01-key.pem")
+    with serving(site) as base:
+        with httpx.Client(base_url=base, verify=device, timeout=30) as client:
+            for _ in range(3):  # one keep-alive connection
+                assert client.get("/dicomweb/studies").status_code == 200
+        with httpx.Client(base_url=base, verify=device, timeout=30) as client:
+            assert client.get("/dicomweb/studies").status_code == 200
+        with httpx.Client(base_url=base, verify=_trust(site), timeout=30) as anonymous:
+            assert anonymous.get("/dicomweb/studies").status_code == 401
+    capsys.readouterr()
+    assert main(["audit", "export", "--format", "jsonl", "--site", str(site)]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logins = [e for e in events if e["type"] == "login.success" and e["detail"].get("method") == "certificate"]
+    assert len(logins) == 2  # one per TLS connection, not one per request
+    assert {e["actor"]["ae_title"] for e in logins} == {"CT01"}
+    queries = [e for e in events if e["type"] == "study.query" and e["actor"].get("principal_id") == "ct01"]
+    assert len(queries) == 4
+    assert all(q["actor"]["auth_strength"] == 3 for q in queries)

@@ -11,6 +11,7 @@ to it.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from pacsguard.monitor.leader import leadership_for
 from pacsguard.monitor.notify_config import load_notifiers
 from pacsguard.monitor.wiring import open_monitor
 from pacsguard.policy import PolicyStore
+from pacsguard.web.tls import PeerCertificateProtocol
 
 __all__ = ["serve"]
 
@@ -70,14 +72,19 @@ def serve(site: Path | None, host: str | None, port: int | None, no_monitor: boo
     listen_host, listen_port = host or settings.server.host, port if port is not None else settings.server.port
     scheme = "http" if no_tls else "https"
     console.print(f"pacsguard serving {settings.site} at {scheme}://{listen_host}:{listen_port}/dicomweb")
+    ca = settings.path(settings.pki.ca_cert)
+    client_certs = not no_tls and ca.exists()  # devices may sign in with a certificate from the site CA
     try:
         uvicorn.run(
             app,
             host=listen_host,
             port=listen_port,
             log_level="warning",
+            http=PeerCertificateProtocol,
             ssl_certfile=None if no_tls else str(cert),
             ssl_keyfile=None if no_tls else str(key),
+            ssl_cert_reqs=ssl.CERT_OPTIONAL if client_certs else ssl.CERT_NONE,
+            ssl_ca_certs=str(ca) if client_certs else None,
         )
     finally:
         stop_forwarding.set()

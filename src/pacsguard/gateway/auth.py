@@ -1,13 +1,22 @@
 """Request authentication: who is calling, from where, how strongly authenticated.
 
-Three credentials are accepted, checked by the directory (which audits every refusal):
+Four credentials are accepted, checked by the directory (which audits every refusal):
 ``Authorization: Bearer pgt_…`` (an API token with the ``dicomweb`` scope),
-``Authorization: Bearer <JWT>`` (the site's OIDC issuer), or the session cookie.
+``Authorization: Bearer <JWT>`` (the site's OIDC issuer), the session cookie, or a
+client certificate from the site CA presented in the TLS handshake (the ASGI ``tls``
+extension, which ``pacsguard serve`` fills: see ``web.tls``). A certificate opens one
+strength-3 session per TLS connection, kept in the connection's state, so a device's
+keep-alive connection is one ``login.success``, not one per request. Explicit credentials
+(a header or the cookie) win over the certificate.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 from starlette.requests import HTTPConnection
@@ -15,7 +24,7 @@ from starlette.requests import HTTPConnection
 from pacsguard.directory import Client, Directory
 from pacsguard.directory.tokens import PREFIX
 from pacsguard.domain import Actor, AuthStrength, Subject
-from pacsguard.errors import TokenError
+from pacsguard.errors import CertificateError, TokenError
 
 __all__ = [
     "API_SCOPE",
@@ -23,6 +32,7 @@ __all__ = [
     "DEVICE_HEADER",
     "SCOPE",
     "SESSION_COOKIE",
+    "TLS_CONNECTION_STATE",
     "Caller",
     "MissingCredentials",
     "authenticate",
@@ -31,6 +41,7 @@ __all__ = [
 
 SCOPE = "dicomweb"  # the API token scope for /dicomweb
 API_SCOPE = "api"  # the API token scope for /api/v1
+TLS_CONNECTION_STATE = "pacsguard.connection"  # per-connection dict in the ASGI tls extension
 SESSION_COOKIE = "pacsguard_session"
 DEVICE_COOKIE = "pacsguard_device"
 DEVICE_HEADER = "x-device-id"
@@ -74,7 +85,29 @@ async def authenticate(conn: HTTPConnection, directory: Directory, scope: str = 
         return await anyio.to_thread.run_sync(_bearer, directory, credential, client, scope)
     if cookie:
         return await anyio.to_thread.run_sync(_session, directory, cookie[:_MAX_CREDENTIAL], client)
+    tls = conn.scope.get("extensions", {}).get("tls")
+    if isinstance(tls, dict) and tls.get("client_cert_chain"):
+        return await anyio.to_thread.run_sync(_certificate, directory, tls, client)
     raise MissingCredentials
+
+
+def _certificate(directory: Directory, tls: dict[str, Any], client: Client) -> Caller:
+    """The session this TLS connection's certificate opened, or a new one."""
+    state = tls.get(TLS_CONNECTION_STATE)
+    try:
+        der = ssl.PEM_cert_to_DER_cert(str(tls["client_cert_chain"][0]))
+    except ValueError as exc:
+        raise CertificateError("malformed", "the TLS layer passed an unreadable certificate") from exc
+    client = Client(client.ip, client.device_id or f"cert:{hashlib.sha256(der).hexdigest()[:32]}", client.user_agent)
+    secret = state.get("session") if isinstance(state, dict) else None
+    if secret is not None:
+        with contextlib.suppress(TokenError):  # ended since (timeout, containment): log in again
+            return _session(directory, secret, client)
+    issued = directory.external.login_certificate(der, client)
+    if isinstance(state, dict):
+        state["session"] = issued.secret
+    subject = directory.subject(issued.session.principal_id, auth_strength=issued.session.auth_strength)
+    return _caller(subject, client, issued.session.id)
 
 
 def _bearer(directory: Directory, credential: str, client: Client, scope: str) -> Caller:

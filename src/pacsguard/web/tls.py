@@ -5,7 +5,7 @@ site CA, so browsers without one still connect) and runs this protocol class. Fo
 request it puts the ASGI ``tls`` extension in the scope
 (``scope["extensions"]["tls"]["client_cert_chain"]``, PEM, as the ASGI spec names it)
 when the peer presented a certificate the TLS layer verified against the site CA, plus
-one dict per connection (``CONNECTION_STATE``) in which the gateway keeps the session it
+one dict per connection (``gateway.auth.TLS_CONNECTION_STATE``) in which the gateway keeps the session it
 opened for that certificate, so a modality's or viewer's keep-alive connection is one
 login, not one per request. The directory still checks the certificate itself
 (chain, validity, the principal it is registered to) before it opens that session.
@@ -19,9 +19,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CONNECTION_STATE", "PeerCertificateProtocol"]
+from pacsguard.gateway.auth import TLS_CONNECTION_STATE
 
-CONNECTION_STATE = "pacsguard.connection"
+__all__ = ["PeerCertificateProtocol"]
 
 
 class PeerCertificateProtocol(HttpToolsProtocol):
@@ -37,7 +37,7 @@ class PeerCertificateProtocol(HttpToolsProtocol):
                 "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
                 "tls_version": None,
                 "cipher_suite": None,
-                CONNECTION_STATE: {},
+                TLS_CONNECTION_STATE: {},
             }
 
     def on_message_begin(self) -> None:
