@@ -48,7 +48,8 @@ def _clean(text: str) -> str:
 
 def _coding(code: Code) -> dict[str, str]:
     system = EVENT_TYPE_SYSTEM if code.scheme.startswith("99") else _SYSTEMS.get(code.scheme, code.scheme)
-    return {"system": system, "code": _clean(code.code), "display": _clean(code.meaning)}
+    # FHIR's ``code`` type allows no leading, trailing or repeated whitespace, nor line breaks.
+    return {"system": system, "code": " ".join(_clean(code.code).split()), "display": _clean(code.meaning)}
 
 
 def _recorded(moment: datetime) -> str:
@@ -152,7 +153,7 @@ def to_fhir(event: AuditEvent, source: AuditSource | None = None) -> dict[str, A
     """``event`` as a FHIR R4 AuditEvent resource (a JSON-compatible dict). Never raises."""
     source = source or AuditSource()
     mapping = mapping_for(event.type)
-    own = Code(event.type, "99PACSGUARD", event.type) if event.type.strip() else None
+    own = Code(event.type, "99PACSGUARD", event.type) if "".join(event.type.split()) else None
     subtypes = [_coding(c) for c in mapping.type_codes]
     if own is not None and all(c.code != event.type for c in mapping.type_codes):
         subtypes.append(_coding(own))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -90,3 +91,9 @@ def test_security_alert_subject_has_the_alert_description() -> None:
     assert subject.what.identifier.value == "urn:pacsguard:principal:nurse.joy"
     assert (subject.type.code, subject.role.code) == ("2", "13")
     assert subject.detail[0].type == "Alert Description"
+
+
+def test_an_event_type_with_line_breaks_still_makes_a_valid_code() -> None:
+    event = AuditEvent("0\r\n0", datetime(2026, 1, 1, tzinfo=UTC), seq=1)
+    parsed = _parse(json.loads(to_fhir_json(event)))
+    assert "0 0" in [c.code for c in parsed.subtype]
