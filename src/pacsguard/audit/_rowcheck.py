@@ -71,25 +71,13 @@ CHUNK = 1 << CHUNK_LEVEL
 
 
 def read_range(engine: Engine, lo: int, hi: int) -> list[tuple[Any, ...]]:
-    """Rows with lo <= seq < hi, in order: the columns, leaf hash and canonical bytes.
-
-    Read through the driver's own cursor: at a million rows, SQLAlchemy's row objects
-    cost more than the checks.
-    """
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    sql = (
+    """Rows with lo <= seq < hi, in order: the columns, leaf hash and canonical bytes."""
+    return _fetch(
+        engine,
         f"SELECT {', '.join(COLUMNS)}, leaf_hash, canonical FROM audit_events "  # noqa: S608 - fixed names
-        f"WHERE seq >= {mark} AND seq < {mark} ORDER BY seq"
+        "WHERE seq >= {mark} AND seq < {mark} ORDER BY seq",
+        (lo, hi),
     )
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(sql, (lo, hi))
-        rows = cast(list[tuple[Any, ...]], cursor.fetchall())
-        cursor.close()
-    finally:
-        raw.close()
-    return rows
 
 
 def check_range(url: str, lo: int, hi: int, pruned: int = 0) -> Chunk:
@@ -111,12 +99,21 @@ def check_chunk(engine: Engine, lo: int, hi: int, pruned: int) -> Chunk:
 
 def read_pruned(engine: Engine, lo: int, hi: int) -> list[tuple[Any, ...]]:
     """The kept leaf hashes (level-0 nodes) of pruned events lo..hi-1, in order."""
+    return _fetch(
+        engine,
+        "SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= {mark} AND idx < {mark} ORDER BY idx",
+        (lo, hi),
+    )
+
+
+def _fetch(engine: Engine, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """All rows of ``sql`` (``{mark}`` stands for the driver's placeholder) through the
+    driver's own cursor: at a million rows SQLAlchemy's row objects cost more than the checks."""
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    sql = f"SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= {mark} AND idx < {mark} ORDER BY idx"  # noqa: S608
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute(sql, (lo, hi))
+        cursor.execute(sql.replace("{mark}", mark), params)
         rows = cast(list[tuple[Any, ...]], cursor.fetchall())
         cursor.close()
     finally:

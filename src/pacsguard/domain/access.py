@@ -101,3 +101,8 @@ class Subject:
     roles: tuple[HeldRole, ...] = ()
     auth_strength: AuthStrength = AuthStrength.NONE
     kind: str = "person"
+
+    def holds(self, role: str) -> bool:
+        """True when the subject holds the whole of the role named ``role`` (in any zone);
+        a delegated subset of its actions does not count."""
+        return any(held.role.name == role and held.actions is None for held in self.roles)

@@ -49,5 +49,5 @@ def api_caller(gateway: Gateway, scope: str = API_SCOPE) -> Callable[[Request], 
 def require_role(caller: Caller, role: str = OFFICER_ROLE) -> None:
     """Raise ``Forbidden`` unless ``caller`` holds the whole of ``role`` (in any zone) now;
     a delegated subset of its actions is not enough."""
-    if not any(held.role.name == role and held.actions is None for held in caller.subject.roles):
+    if not caller.subject.holds(role):
         raise Forbidden(f"this needs the {role!r} role")

@@ -56,6 +56,7 @@ __all__ = [
     "ExportStatus",
     "ZipResponse",
     "exports_router",
+    "started_zip",
     "zip_studies",
 ]
 
@@ -414,20 +415,25 @@ def _failure_event(gateway: Gateway, caller: Caller, intent: Intent, progress: E
 
 
 async def _response(stream: AsyncGenerator[bytes, None], progress: ExportProgress) -> ZipResponse:
-    """Start the ZIP before answering, so that an archive or audit failure on the first
-    study is still a clean 502 or 503 instead of a cut-off download."""
-    try:
-        first = await anext(stream)
-    except BaseException:
-        await stream.aclose()
-        raise
     filename = f"pacsguard-export-{progress.started_at:%Y%m%d-%H%M%S}-{progress.id[:8]}.zip"
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Export-Id": progress.id,
         "Cache-Control": "no-store",
     }
-    return ZipResponse(_chain(first, stream), media_type="application/zip", headers=headers)
+    return await started_zip(stream, headers)
+
+
+async def started_zip(stream: AsyncGenerator[bytes, None], headers: Mapping[str, str]) -> ZipResponse:
+    """The ZIP response of ``stream`` (``zip_studies``), started before answering: an
+    archive or audit failure on the first study raises here (the caller answers a clean
+    502 or 503) instead of cutting off a download that has begun."""
+    try:
+        first = await anext(stream)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return ZipResponse(_chain(first, stream), media_type="application/zip", headers=dict(headers))
 
 
 class ZipResponse(StreamingResponse):

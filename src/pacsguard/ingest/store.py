@@ -42,7 +42,7 @@ class Quarantined:
     id: int | None = None
 
 
-def _quarantined(r: Mapping[str, Any]) -> Quarantined:
+def _quarantined(r: Mapping[Any, Any]) -> Quarantined:
     return Quarantined(
         received_at=r["received_at"],
         transport=r["transport"],
@@ -92,20 +92,7 @@ class IngestStore:
         """The newest quarantined messages first."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(tq).order_by(tq.c.id.desc()).limit(limit)).mappings().all()
-        return [
-            Quarantined(
-                received_at=r["received_at"],
-                transport=r["transport"],
-                reason=r["reason"],
-                message=r["message"],
-                size=r["size"],
-                raw=bytes(r["raw"]),
-                peer=r["peer"],
-                source=r["source"],
-                id=r["id"],
-            )
-            for r in rows
-        ]
+        return [_quarantined(r) for r in rows]
 
     def quarantine_count(self) -> int:
         with self.engine.connect() as conn:

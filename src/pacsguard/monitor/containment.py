@@ -42,8 +42,8 @@ DEFAULT_BLOCK = timedelta(hours=1)
 
 
 class ShareLinks(Protocol):
-    """What share-link storage provides to containment (implemented by the share store
-    when share links land; until then ``expire_shares`` reports that it cannot run)."""
+    """What share-link storage provides to containment (``gateway.shares.ShareStore``;
+    without one, ``expire_shares`` reports that it cannot run)."""
 
     def expire_all(self, principal_id: str, *, by: str, reason: str) -> int:
         """Expire every live share link the principal created; returns how many."""
@@ -110,7 +110,7 @@ def is_active_officer(directory: Directory, principal_id: str) -> bool:
         subject = directory.subject(principal_id)
     except (NotFound, AccountLocked):
         return False
-    return any(held.role.name == OFFICER_ROLE for held in subject.roles)
+    return subject.holds(OFFICER_ROLE)
 
 
 @dataclass(frozen=True, slots=True)

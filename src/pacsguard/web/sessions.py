@@ -28,7 +28,7 @@ from pacsguard.errors import AuthenticationError, BadRequest, MfaError
 from pacsguard.gateway import Gateway
 from pacsguard.gateway.api import api_caller
 from pacsguard.gateway.auth import DEVICE_COOKIE, SESSION_COOKIE, Caller, client_of
-from pacsguard.gateway.errors import UNAUTHORIZED_CHALLENGE
+from pacsguard.gateway.errors import UNAUTHORIZED_CHALLENGE, problem
 
 __all__ = ["Credentials", "SessionOut", "sessions_router"]
 
@@ -111,8 +111,8 @@ def _session_id(caller: Caller) -> str:
     return caller.actor.session_id
 
 
-def _refused() -> JSONResponse:
-    return JSONResponse({"error": REFUSED}, status_code=401, headers={"WWW-Authenticate": UNAUTHORIZED_CHALLENGE})
+def _refused() -> Response:
+    return problem(401, REFUSED, {"WWW-Authenticate": UNAUTHORIZED_CHALLENGE})
 
 
 def _out(issued: IssuedSession) -> SessionOut:

@@ -3,12 +3,9 @@ a TCP syslog listener. Failures are retried with back-off and stay visible."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import socketserver
 import ssl
 import threading
@@ -20,12 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine as DbEngine
 
 from pacsguard.audit import AuditLog
@@ -43,14 +34,10 @@ from pacsguard.monitor.notify import (
 )
 from pacsguard.monitor.service import MonitorOptions, MonitorService
 from pacsguard.monitor.store import MonitorStore
+from tests.postgres import free_port
+from tests.smtp import Mailbox, smtp_server
 
 SECRET = b"webhook-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -85,51 +72,10 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def _certificate(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "smtp.pem", tmp / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[bytes, bool]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        self.messages.append((content, session.ssl is not None))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp(tmp_path: Path) -> Iterator[tuple[Mailbox, int, ssl.SSLContext]]:
-    cert, key = _certificate(tmp_path)
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-    box = Mailbox()
-    port = _free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True)
-    controller.start()
-    yield box, port, ssl.create_default_context(cafile=str(cert))
-    controller.stop()
+    with smtp_server(tmp_path, Mailbox()) as box:
+        yield box, box.port, box.client_context()
 
 
 @pytest.fixture
@@ -174,7 +120,7 @@ def test_webhook_is_signed_and_retried_with_backoff_until_delivered(
 
 
 def test_a_channel_that_never_answers_ends_failed_and_visible(alerted: MonitorStore, clock: FakeClock) -> None:
-    dead = WebhookNotifier(f"http://127.0.0.1:{_free_port()}/", SECRET, timeout=1)
+    dead = WebhookNotifier(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=1)
     dispatcher = Dispatcher(alerted, {"webhook": dead}, clock=clock, max_attempts=3)
     for _ in range(3):
         dispatcher.run_due()
@@ -193,7 +139,7 @@ def test_email_goes_over_starttls_to_a_real_smtp_server(
     box, port, tls = smtp
     mail = EmailNotifier("127.0.0.1", port, "monitor@site.test", ("officer@site.test",), tls)
     assert Dispatcher(alerted, {"email": mail}, clock=clock).run_due() == 1
-    [(content, encrypted)] = box.messages
+    [(_, content, encrypted)] = box.messages
     assert encrypted
     message = message_from_bytes(content)
     assert "admin.change" in str(message.get_payload())
@@ -207,7 +153,7 @@ def test_email_reaches_the_rule_owner_resolved_to_an_address(
     owners = {"security-officer": ["olga@site.test", "sven@site.test"]}
     mail = EmailNotifier("127.0.0.1", port, "monitor@site.test", ("soc@site.test",), tls, owners=owners.__getitem__)
     assert Dispatcher(alerted, {"email": mail}, clock=clock).run_due() == 1
-    [(content, _)] = box.messages
+    [(_, content, _)] = box.messages
     assert message_from_bytes(content)["To"] == "olga@site.test, sven@site.test, soc@site.test"
 
 

@@ -10,7 +10,6 @@ signed the same way. Pages forbid framing, caching, referrers and every script.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +21,7 @@ from pacsguard.domain import Actor
 from pacsguard.errors import ArchiveError, ShareRefused
 from pacsguard.gateway.auth import client_of
 from pacsguard.gateway.errors import error_response
-from pacsguard.gateway.exports import ZipResponse, zip_studies
+from pacsguard.gateway.exports import started_zip, zip_studies
 from pacsguard.gateway.shares import html
 from pacsguard.gateway.shares.preview import PreviewUnavailable, placeholder_png, study_preview
 from pacsguard.gateway.shares.recipient import CodeNotSent, RecipientDesk, Step
@@ -200,23 +199,12 @@ class SharePages:
             self.gateway, entries, on_study=self.desk.study_read(link, actor),
             on_failure=self.desk.study_failed(link, actor), manifest={"share": link.id, "shared_by": link.creator},
         )  # fmt: skip
-        try:
-            first = await anext(stream)  # an archive or audit failure on the first study is a clean 502/503
-        except Exception as exc:
-            await stream.aclose()
-            return error_response(exc)
         stamp = self.desk.now().strftime("%Y%m%d-%H%M%S")
         headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="shared-{stamp}.zip"'}
-        return ZipResponse(_chain(first, stream), media_type="application/zip", headers=headers)
-
-
-async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()
+        try:  # an archive or audit failure on the first study is a clean 502/503
+            return await started_zip(stream, headers)
+        except Exception as exc:
+            return error_response(exc)
 
 
 async def _form(request: Request) -> dict[str, str]:

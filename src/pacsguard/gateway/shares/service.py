@@ -28,7 +28,7 @@ from pacsguard.gateway.shares.store import NewShare, ShareLink, ShareState, Shar
 from pacsguard.gateway.shares.tokens import hash_token, new_secret, new_share_id, new_token
 from pacsguard.monitor.containment import OFFICER_ROLE
 
-__all__ = ["CreatedShare", "ShareRequest", "ShareService", "is_officer"]
+__all__ = ["CreatedShare", "ShareRequest", "ShareService"]
 
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
@@ -50,11 +50,6 @@ class CreatedShare:
 
     link: ShareLink
     token: str
-
-
-def is_officer(caller: Caller) -> bool:
-    """True when ``caller`` holds the whole security-officer role now."""
-    return any(held.role.name == OFFICER_ROLE and held.actions is None for held in caller.subject.roles)
 
 
 class ShareService:
@@ -162,7 +157,7 @@ class ShareService:
         """Revoke one link: its creator or an officer may. Raises ``NotFound`` (also for
         someone else's link) or ``AuditUnavailable``; revoking twice changes nothing."""
         link = await anyio.to_thread.run_sync(self.store.get, share_id)
-        if link is None or (link.creator != caller.subject.principal_id and not is_officer(caller)):
+        if link is None or (link.creator != caller.subject.principal_id and not caller.subject.holds(OFFICER_ROLE)):
             raise NotFound(f"no share link {share_id!r}")
         if link.revoked_at is None:
             await self._revoke(caller, [link], reason or "revoked")
@@ -195,6 +190,6 @@ class ShareService:
         own = caller.subject.principal_id
         if principal is None or principal == own:
             return own
-        if not is_officer(caller):
+        if not caller.subject.holds(OFFICER_ROLE):
             raise Forbidden(f"only a {OFFICER_ROLE} may act on another principal's share links")
         return principal

@@ -5,25 +5,14 @@ and a real local SMTP server (aiosmtpd, STARTTLS) for the one-time codes."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import ipaddress
 import re
-import socket
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pacsguard import config
 from pacsguard.app import build_app, load_site_policy
@@ -31,6 +20,7 @@ from pacsguard.clock import FakeClock
 from pacsguard.directory import PrincipalKind
 from pacsguard.domain import RoleRef
 from pacsguard.policy import DecisionPoint
+from tests import smtp as smtp_module
 from tests.world import OPERATOR, World, world
 
 __all__ = ["world"]
@@ -124,50 +114,9 @@ def shares(world: World) -> Shares:
     return Shares(world, api, app=world.app)  # one app for the whole test, as a server would
 
 
-# --- a real SMTP server with STARTTLS -------------------------------------------------------
-def _certificate(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "smtp.pem", tmp / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-@dataclass
-class Mailbox:
-    """What the SMTP server received: (recipients, message bytes, over TLS?)."""
-
-    port: int = 0
-    ca_file: str = ""
-    messages: list[tuple[list[str], bytes, bool]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        self.messages.append((list(envelope.rcpt_tos), content, session.ssl is not None))
-        return "250 OK"
-
-    def last_code(self) -> str:
-        body = message_from_bytes(self.messages[-1][1]).get_payload(decode=True)
-        assert isinstance(body, bytes)
-        match = re.search(rb"\b(\d{6})\b", body)
-        assert match is not None, body
-        return match.group(1).decode()
+# --- a real SMTP server with STARTTLS (tests.smtp) -------------------------------------------
+class Mailbox(smtp_module.Mailbox):
+    """The mail relay the share links' one-time codes go through."""
 
     def settings(self) -> str:
         return (
@@ -176,19 +125,7 @@ class Mailbox:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def smtp(tmp_path: Path) -> Iterator[Mailbox]:
-    cert, key = _certificate(tmp_path)
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-    box = Mailbox(port=_free_port(), ca_file=str(cert))
-    controller = Controller(box, hostname="127.0.0.1", port=box.port, tls_context=server_tls, require_starttls=True)
-    controller.start()
-    yield box
-    controller.stop()
+    with smtp_module.smtp_server(tmp_path, Mailbox()) as box:
+        yield box
