@@ -22,13 +22,13 @@ from pacsguard import config
 from pacsguard.app import Site, build_app, load_site_policy, open_site
 from pacsguard.archives import Archive, EmbeddedArchive
 from pacsguard.archives.sealing import load_site_key
+from pacsguard.archives.synthetic import SyntheticStudy, make_study
 from pacsguard.audit.reader import LogReader
 from pacsguard.clock import FakeClock
 from pacsguard.directory import Operator, PrincipalKind
 from pacsguard.domain import AuditEvent, RoleRef, Sensitivity
 from pacsguard.gateway import GatewayOptions
 from pacsguard.policy import DecisionPoint
-from tests.dicomfiles import SyntheticStudy, make_study
 
 T = TypeVar("T")
 OPERATOR = Operator("test")
@@ -76,13 +76,16 @@ class World:
     def app_with(self, archives: dict[str, Archive], options: GatewayOptions | None = None) -> Any:
         return build_app(self.site, archives, lambda: self.point, options or self.options)
 
-    def request(self, who: str | None, method: str, path: str, *, app: Any = None, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, who: str | None, method: str, path: str, *, app: Any = None, ip: str = CLIENT_IP, **kwargs: Any
+    ) -> httpx.Response:
+        """One request through the whole app from ``ip``; ``who`` names the API token used."""
         headers = dict(kwargs.pop("headers", {}) or {})
         if who is not None:
             headers["Authorization"] = f"Bearer {self.tokens[who]}"
 
         async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=app or self.app, client=(CLIENT_IP, 40000))
+            transport = httpx.ASGITransport(app=app or self.app, client=(ip, 40000))
             async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
                 response = await client.request(method, path, headers=headers, **kwargs)
                 await response.aread()

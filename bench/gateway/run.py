@@ -34,13 +34,13 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.dicomfiles import make_instance  # noqa: E402
 from tests.orthanc import running_orthanc  # noqa: E402
 from tests.postgres import free_port  # noqa: E402
 
 from pacsguard import config  # noqa: E402
 from pacsguard.app import open_site  # noqa: E402
 from pacsguard.archives.parts import join_related  # noqa: E402
+from pacsguard.archives.synthetic import make_instance  # noqa: E402
 from pacsguard.cli import main as cli  # noqa: E402
 from pacsguard.directory import Operator, PrincipalKind  # noqa: E402
 from pacsguard.domain import RoleRef  # noqa: E402

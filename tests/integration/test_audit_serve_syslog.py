@@ -4,10 +4,6 @@ rsyslog over TLS; a request through the gateway arrives in rsyslog's output as a
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +13,7 @@ import pytest
 
 from tests.integration.test_serve import ARCHIVES, _token
 from tests.integration.test_syslog_rsyslog import DEADLINE, Rsyslog, _free_port, _make_pki
+from tests.serving import serve_process
 
 
 @pytest.fixture
@@ -45,34 +42,9 @@ def site(make_site: Callable[..., Path], add_person: Callable[..., None], arr: R
     return site
 
 
-@contextlib.contextmanager
-def serving(site: Path) -> Iterator[str]:
+def serving(site: Path) -> contextlib.AbstractContextManager[str]:
     """``pacsguard serve --no-tls`` in its own process, until it answers ``/healthz``."""
-    port = _free_port()
-    out = (site / "serve.log").open("wb")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    command = ["serve", "--site", str(site), "--host", "127.0.0.1", "--port", str(port), "--no-tls", "--no-monitor"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pacsguard", *command], env=env, stdout=out, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (site / "serve.log").read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        out.close()
+    return serve_process(site, "--no-tls", "--no-monitor")
 
 
 def _wait_for(arr: Rsyslog, found: Callable[[str], bool]) -> list[str]:

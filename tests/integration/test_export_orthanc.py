@@ -6,31 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from pacsguard import config
 from pacsguard.app import Site, build_app, load_site_policy, open_site
 from pacsguard.archives import Archive, DicomWebArchive
 from pacsguard.archives.parts import split_related
+from pacsguard.archives.synthetic import SyntheticStudy, make_study
 from pacsguard.audit.reader import LogReader
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
 from pacsguard.gateway import GatewayOptions
 from pacsguard.policy import DecisionPoint
-from tests.dicomfiles import SyntheticStudy, make_study
 from tests.orthanc import OrthancFactory
 from tests.postgres import free_port
+from tests.serving import in_thread, store_study
 from tests.unit.gateway.exporting import EXPORT_RULE
 from tests.world import OPERATOR, _seed_people
 
@@ -68,7 +65,7 @@ def exporting(make_site: Callable[..., Path], orthanc_factory: OrthancFactory) -
         for name, patient in (("N1", "N-100"), ("N3", "N-103")):
             study = make_study(patient_id=patient, accession=name, series=2, instances_per_series=3, rows=64,
                                columns=64, study_date=date(2024, 3, 1))  # fmt: skip
-            _store(server.dicomweb_url, study)
+            store_study(server.dicomweb_url, study)
             site.catalogue.record(study.study_uid, zone="north", archive="north-pacs", patient_id=patient)
             studies[name] = study
         missing = make_study(patient_id="N-104", accession="N4")  # catalogued, but not in Orthanc
@@ -76,19 +73,8 @@ def exporting(make_site: Callable[..., Path], orthanc_factory: OrthancFactory) -
         studies["missing"] = missing
         point = DecisionPoint(load_site_policy(directory), clock)
         app = build_app(site, archives, lambda: point, GatewayOptions())
-        with _serving(app, port) as url:
+        with in_thread(app, port) as url:
             yield Exporting(site, url, token, server.dicomweb_url, studies)
-
-
-def _store(url: str, study: SyntheticStudy) -> None:
-    async def go() -> None:
-        archive = DicomWebArchive(url, name="seed")
-        try:
-            assert (await archive.store(study.instances)).ok
-        finally:
-            await archive.aclose()
-
-    asyncio.run(go())
 
 
 def _direct(url: str, study_uid: str) -> list[bytes]:
@@ -103,26 +89,6 @@ def _direct(url: str, study_uid: str) -> list[bytes]:
             await archive.aclose()
 
     return asyncio.run(go())
-
-
-class _serving:
-    def __init__(self, app: Any, port: int) -> None:
-        config_ = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="on")
-        self.server = uvicorn.Server(config_)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def test_the_zip_holds_what_orthanc_returns_byte_for_byte(exporting: Exporting) -> None:

@@ -3,19 +3,15 @@ and used through ``dicomweb-client`` exactly as a viewer would."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import requests
-import uvicorn
 from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
 from pydicom.uid import generate_uid
@@ -24,14 +20,15 @@ from pacsguard import config
 from pacsguard.app import Site, build_app, load_site_policy, open_site
 from pacsguard.archives import Archive, DicomWebArchive
 from pacsguard.archives.parts import split_related
+from pacsguard.archives.synthetic import SyntheticStudy, make_instance, make_study
 from pacsguard.audit.reader import LogReader
 from pacsguard.clock import FakeClock
 from pacsguard.domain import Sensitivity
 from pacsguard.gateway import GatewayOptions
 from pacsguard.policy import DecisionPoint
-from tests.dicomfiles import SyntheticStudy, make_instance, make_study
 from tests.orthanc import OrthancFactory
 from tests.postgres import free_port
+from tests.serving import in_thread, store_study
 from tests.world import EXTRA_RULES, _seed_people
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -53,17 +50,6 @@ class Served:
 
     def event_types(self) -> list[str]:
         return [e.type for e in LogReader(self.site.engine).iter_events(None, None)]
-
-
-def _store(url: str, study: SyntheticStudy) -> None:
-    async def go() -> None:
-        archive = DicomWebArchive(url, name="seed")
-        try:
-            assert (await archive.store(study.instances)).ok
-        finally:
-            await archive.aclose()
-
-    asyncio.run(go())
 
 
 @pytest.fixture
@@ -90,31 +76,14 @@ def served(make_site: Callable[..., Path], orthanc_factory: OrthancFactory) -> I
         for name, (zone, patient, sensitivity) in plan.items():
             study = make_study(patient_id=patient, accession=name, series=2, instances_per_series=2, rows=64,
                                columns=64, study_date=date(2024, 3, 1))  # fmt: skip
-            _store(servers[zone].dicomweb_url, study)
+            store_study(servers[zone].dicomweb_url, study)
             site.catalogue.record(study.study_uid, zone=zone, archive=f"{zone}-pacs", patient_id=patient)
             site.catalogue.set_sensitivity(study.study_uid, sensitivity, by="olga")
             studies[name] = study
         point = DecisionPoint(load_site_policy(directory), clock)
         app = build_app(site, archives, lambda: point, GatewayOptions(public_url=public))
-        port_server = _serve_on(app, port)
-        url = next(port_server)
-        try:
+        with in_thread(app, port) as url:
             yield Served(site, url, tokens, studies, {z: s.dicomweb_url for z, s in servers.items()})
-        finally:
-            next(port_server, None)
-
-
-def _serve_on(app: Any, port: int) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def _parts(response: httpx.Response) -> list[bytes]:
@@ -207,7 +176,7 @@ def test_stow_lands_in_the_right_zones_orthanc(served: Served) -> None:
     assert "study.store" in served.event_types()
 
 
-def test_bad_input_is_a_clear_4xx_and_never_a_partial_store(served: Served) -> None:
+def test_bad_input_is_a_clear_4xx_and_never_a_partialstore_study(served: Served) -> None:
     study = make_study(patient_id="N-901")
     good, second = study.instances
     body = b"--x\r\nContent-Type: application/dicom\r\n\r\n" + good + b"\r\n--x\r\nContent-Type: application/dicom"
@@ -242,8 +211,8 @@ def test_memory_stays_flat_while_streaming_a_500_mb_study(served: Served) -> Non
                           number=batch * per_post + i + 1, rows=1024, columns=1024)
             for i in range(per_post)
         ]  # fmt: skip
-        _store(served.orthancs["north"], SyntheticStudy("N-100", "", study.study_uid, date(2024, 3, 1), "CT", "", "",
-                                                       instances=instances))  # fmt: skip
+        stored = SyntheticStudy("N-100", "", study.study_uid, date(2024, 3, 1), "CT", "", "", instances=instances)
+        store_study(served.orthancs["north"], stored)
     served.site.catalogue.record(study.study_uid, zone="north", archive="north-pacs", patient_id="N-100")
     baseline, peak, total = _rss(), 0, 0
     stop = threading.Event()
@@ -277,7 +246,7 @@ def test_deep_pages_through_orthanc_are_the_pages_of_the_filtered_whole(served: 
     for n in range(12):
         study = make_study(patient_id=f"N-3{n:02d}", accession=f"P{n}", series=1, instances_per_series=1,
                            study_date=date(2024, 5, 1 + n))  # fmt: skip
-        _store(served.orthancs["north"], study)
+        store_study(served.orthancs["north"], study)
         served.site.catalogue.record(study.study_uid, zone="north", archive="north-pacs", patient_id=f"N-3{n:02d}")
         if n % 3 == 0:
             served.site.catalogue.set_sensitivity(study.study_uid, Sensitivity.SECRET, by="olga")

@@ -12,12 +12,12 @@ import pytest
 
 from pacsguard.archives import Archive, DicomWebArchive, Level, QidoQuery, StudyCatalogue, SyncReport, sync
 from pacsguard.archives.parts import split_related
+from pacsguard.archives.synthetic import SyntheticStudy, make_study
 from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.domain import RecordingSink
 from pacsguard.errors import ArchiveNotFound, ArchiveQueryError, ArchiveUnavailable
 from pacsguard.storage import make_engine, migrate
-from tests.dicomfiles import SyntheticStudy, make_study
 from tests.orthanc import OrthancServer
 from tests.postgres import free_port
 

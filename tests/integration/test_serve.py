@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import signal
 import ssl
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from pacsguard.archives.parts import join_related
+from pacsguard.archives.synthetic import make_study
 from pacsguard.cli import main
-from tests.dicomfiles import make_study
-from tests.postgres import free_port
+from tests.serving import serve_process
 
 ARCHIVES = (
     '\n[[archives]]\nname = "north-store"\nzone = "north"\n\n[[archives]]\nname = "south-store"\nzone = "south"\n'
@@ -55,35 +50,9 @@ def _trust(site: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(site / "pki" / "ca.pem"))
 
 
-@contextlib.contextmanager
-def serving(site: Path) -> Iterator[str]:
-    port = free_port()
-    log = (site / "serve.log").open("wb")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pacsguard", "serve", "--site", str(site), "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"https://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (site / "serve.log").read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/healthz", verify=_trust(site)).status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def serving(site: Path) -> contextlib.AbstractContextManager[str]:
+    """``pacsguard serve`` over HTTPS with the site's certificate and the live monitor."""
+    return serve_process(site, verify=_trust(site))
 
 
 def test_serve_stores_finds_and_filters_over_https(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

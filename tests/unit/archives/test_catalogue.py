@@ -20,10 +20,10 @@ from pacsguard.archives import (
     load_site_key,
     sync,
 )
+from pacsguard.archives.synthetic import make_study
 from pacsguard.clock import FakeClock
 from pacsguard.domain import RecordingSink, Sensitivity
 from pacsguard.errors import ArchiveNotFound, ConfigError
-from tests.dicomfiles import make_study
 
 RULES = {
     "north": ZoneRules(

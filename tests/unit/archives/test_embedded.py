@@ -15,9 +15,9 @@ from sqlalchemy import Engine, func, select
 from pacsguard.archives import Archive, EmbeddedArchive, Level, QidoQuery
 from pacsguard.archives.parts import split_related
 from pacsguard.archives.sealing import load_site_key
+from pacsguard.archives.synthetic import SyntheticStudy, make_study
 from pacsguard.errors import ArchiveError, ArchiveIntegrityError, ArchiveNotFound, ArchiveQueryError
 from pacsguard.storage.archive_tables import archive_instances
-from tests.dicomfiles import SyntheticStudy, make_study
 
 T = TypeVar("T")
 

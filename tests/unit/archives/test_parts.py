@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pacsguard.archives.parts import PartRefused, inspect_part, join_related, related_boundary, split_related
-from tests.dicomfiles import make_study
+from pacsguard.archives.synthetic import make_study
 
 
 def test_join_and_split_round_trip() -> None:

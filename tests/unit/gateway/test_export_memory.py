@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.dicomfiles import make_instance
+from pacsguard.archives.synthetic import make_instance
 from tests.unit.gateway.exporting import allow_exports, api_headers, stream_to
 from tests.world import World, run
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from pacsguard.archives import Archive, CatalogueEntry
+from pacsguard.archives.synthetic import make_study
 from pacsguard.errors import NotFound
 from pacsguard.gateway import ExportProgress, zip_studies
 from pacsguard.gateway.exports import ExportRegistry
 from pacsguard.monitor import Alert, Engine, load_rules
-from tests.dicomfiles import make_study
 from tests.unit.gateway.exporting import (
     FailingAudit,
     Streamed,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pacsguard.archives.parts import join_related
-from tests.dicomfiles import make_study
+from pacsguard.archives.synthetic import make_study
 from tests.world import World
 
 FORMS = [

@@ -108,7 +108,7 @@ def test_bad_queries_are_refused_and_audited(world: World, query: str, key: str)
 
 
 def test_an_unknown_study_found_in_an_archive_is_catalogued_to_its_zone(world: World) -> None:
-    from tests.dicomfiles import make_study
+    from pacsguard.archives.synthetic import make_study
     from tests.world import run
 
     fresh = make_study(patient_id="S-300", accession="S3")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pacsguard.archives import Archive, DicomJson, QidoQuery
+from pacsguard.archives.synthetic import make_study
 from pacsguard.domain import Sensitivity
-from tests.dicomfiles import make_study
 from tests.world import World, run, study_uids
 
 PLAN = 24  # extra north studies; every third one is secret (alice may not see it)

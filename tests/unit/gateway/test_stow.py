@@ -6,7 +6,7 @@ import pytest
 
 from pacsguard.archives import QidoQuery
 from pacsguard.archives.parts import join_related
-from tests.dicomfiles import make_study
+from pacsguard.archives.synthetic import make_study
 from tests.world import World, run
 
 BOUNDARY = "b0undary"

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 
 from pacsguard.app import build_app
+from pacsguard.archives.synthetic import make_study
 from pacsguard.audit.reader import LogReader
 from pacsguard.clock import FakeClock
 from pacsguard.domain import Sensitivity
 from pacsguard.monitor.incidents import IncidentState
 from pacsguard.monitor.wiring import open_monitor
 from tests.conftest import PASSWORD
-from tests.dicomfiles import make_study
 from tests.unit.gateway.exporting import allow_exports
 from tests.world import OPERATOR, World, run
 
@@ -40,19 +40,12 @@ def seed_exportable(world: World, n: int) -> list[str]:
     return uids
 
 
-def call(app: Any, method: str, path: str, cookie: str | None = None, **kwargs: Any) -> httpx.Response:
+def call(world: World, app: Any, method: str, path: str, cookie: str | None = None, **kwargs: Any) -> httpx.Response:
+    """A request from the attacker's address and box (with the stolen cookie, if any)."""
     headers = {"User-Agent": "stuffer/1.0", "X-Device-Id": "attacker-box"}
     if cookie:
         headers["Cookie"] = f"pacsguard_session={cookie}"
-
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, client=(ATTACKER_IP, 41000))
-        async with httpx.AsyncClient(transport=transport, base_url="https://gw.test") as client:
-            response = await client.request(method, path, headers=headers, **kwargs)
-            await response.aread()
-            return response
-
-    return run(go())
+    return world.request(None, method, path, app=app, ip=ATTACKER_IP, headers=headers, **kwargs)
 
 
 def test_stuffing_success_and_export_spike_over_http_are_contained(world: World) -> None:
@@ -70,15 +63,17 @@ def test_stuffing_success_and_export_spike_over_http_are_contained(world: World)
 
     for guess in range(6):
         clock.advance(seconds=20)
-        refused = call(app, "POST", "/api/v1/sessions", json={"username": "alice", "password": f"Summer-{guess}x"})
+        refused = call(
+            world, app, "POST", "/api/v1/sessions", json={"username": "alice", "password": f"Summer-{guess}x"}
+        )
         assert refused.status_code == 401
     clock.advance(seconds=20)
-    signed_in = call(app, "POST", "/api/v1/sessions", json={"username": "alice", "password": PASSWORD})
+    signed_in = call(world, app, "POST", "/api/v1/sessions", json={"username": "alice", "password": PASSWORD})
     assert signed_in.status_code == 201
     cookie = signed_in.cookies["pacsguard_session"]
     for uid in studies:
         clock.advance(seconds=30)
-        exported = call(app, "POST", "/api/v1/exports", cookie, json={"studies": [uid]})
+        exported = call(world, app, "POST", "/api/v1/exports", cookie, json={"studies": [uid]})
         assert exported.status_code == 200, exported.text
     clock.advance(seconds=1)
     while monitor.service.step():
@@ -95,9 +90,9 @@ def test_stuffing_success_and_export_spike_over_http_are_contained(world: World)
     assert incident.step("contain").by == "rule:auth.success-after-failures"
 
     # The stolen session is dead, and the right password no longer opens a new one.
-    assert call(app, "GET", "/dicomweb/studies", cookie).status_code == 401
-    assert call(app, "POST", "/api/v1/exports", cookie, json={"studies": studies[:1]}).status_code == 401
-    again = call(app, "POST", "/api/v1/sessions", json={"username": "alice", "password": PASSWORD})
+    assert call(world, app, "GET", "/dicomweb/studies", cookie).status_code == 401
+    assert call(world, app, "POST", "/api/v1/exports", cookie, json={"studies": studies[:1]}).status_code == 401
+    again = call(world, app, "POST", "/api/v1/sessions", json={"username": "alice", "password": PASSWORD})
     assert again.status_code == 401
     types = [e.type for e in LogReader(site.engine).iter_events(None, None)]
     assert types.count("study.export") == SPIKE
