@@ -13,9 +13,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
-from pacsguard.domain import Actor, Outcome
-from pacsguard.errors import AuthenticationError, Forbidden, NotFound, TokenError
-from pacsguard.gateway.auth import API_SCOPE, MALFORMED_HEADER, Caller, authenticate, client_of
+from pacsguard.errors import Forbidden
+from pacsguard.gateway.auth import API_SCOPE, Caller
 from pacsguard.gateway.core import Gateway
 from pacsguard.monitor.containment import OFFICER_ROLE
 
@@ -23,25 +22,11 @@ __all__ = ["OFFICER_ROLE", "api_caller", "require_role"]
 
 
 def api_caller(gateway: Gateway, scope: str = API_SCOPE) -> Callable[[Request], Awaitable[Caller]]:
-    """A FastAPI dependency returning the request's ``Caller``. It raises ``Forbidden``
-    for an address containment blocks (audited ``access.denied``, reason ``ip_blocked``),
-    ``MissingCredentials`` or ``AuthenticationError``; the API answers those with 401."""
+    """A FastAPI dependency returning the request's ``Caller`` (``Gateway.admit``: a blocked
+    address is ``Forbidden``, no or refused credentials a 401, each refusal audited)."""
 
     async def caller(request: Request) -> Caller:
-        client = client_of(request)
-        if await gateway.address_blocked(client):
-            await gateway.refuse_anonymous(client, request.url.path, "ip_blocked")
-            raise Forbidden("requests from this address are blocked; contact the site's security officer")
-        try:
-            return await authenticate(request, gateway.directory, scope)
-        except AuthenticationError as exc:
-            if exc.reason == MALFORMED_HEADER:
-                actor = Actor(ip=client.ip, device_id=client.device_id, user_agent=client.user_agent)
-                await gateway.record(actor, "token.rejected", outcome=Outcome.FAILURE,
-                                     detail={"kind": "header", "reason": MALFORMED_HEADER})  # fmt: skip
-            raise
-        except NotFound as exc:  # the credential's principal was deleted since
-            raise TokenError("unknown_principal", "the credentials are not valid") from exc
+        return await gateway.admit(request, scope)
 
     return caller
 

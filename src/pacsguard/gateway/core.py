@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio.to_thread
+from starlette.requests import HTTPConnection
 
 from pacsguard.archives import Archive, CatalogueEntry, DicomJson, StudyCatalogue
 from pacsguard.audit import Health
@@ -33,12 +34,22 @@ from pacsguard.domain import (
     RequestContext,
     Resource,
 )
-from pacsguard.errors import ArchiveError
-from pacsguard.gateway.auth import Caller
+from pacsguard.errors import ArchiveError, AuthenticationError, Forbidden, NotFound, TokenError
+from pacsguard.gateway.auth import (
+    MALFORMED_HEADER,
+    SCOPE,
+    Caller,
+    MissingCredentials,
+    authenticate,
+    client_of,
+)
 from pacsguard.gateway.gate import BlockedAddresses, IpBlockCheck, RefusalThrottle
 from pacsguard.policy import BreakGlassRefusal, DecisionPoint, request_break_glass
 
-__all__ = ["AuditSink", "Gateway", "GatewayOptions", "Intent"]
+__all__ = ["IP_BLOCKED", "NO_CREDENTIALS", "AuditSink", "Gateway", "GatewayOptions", "Intent"]
+
+IP_BLOCKED = "ip_blocked"  # access.denied reasons of requests refused before authentication
+NO_CREDENTIALS = "no_credentials"
 
 
 class AuditSink(Protocol):
@@ -96,6 +107,31 @@ class Gateway:
         self.refusals = RefusalThrottle()
 
     # --- before authentication ------------------------------------------------------------
+    async def admit(self, conn: HTTPConnection, scope: str = SCOPE) -> Caller:
+        """The caller of a request to ``/dicomweb`` or (``scope=API_SCOPE``) ``/api``: the one
+        way in, with every refusal audited. Raises ``Forbidden`` for an address containment
+        blocks and ``MissingCredentials`` for a request without credentials (both recorded
+        as ``access.denied``, bounded per address), ``AuthenticationError`` for refused
+        credentials (a malformed header recorded here as ``token.rejected``, the rest by
+        the directory), or ``AuditUnavailable``."""
+        client = client_of(conn)
+        if await self.address_blocked(client):
+            await self.refuse_anonymous(client, conn.url.path, IP_BLOCKED)
+            raise Forbidden("requests from this address are blocked; contact the site's security officer")
+        try:
+            return await authenticate(conn, self.directory, scope)
+        except MissingCredentials:
+            await self.refuse_anonymous(client, conn.url.path, NO_CREDENTIALS)
+            raise
+        except AuthenticationError as exc:
+            if exc.reason == MALFORMED_HEADER:
+                actor = Actor(ip=client.ip, device_id=client.device_id, user_agent=client.user_agent)
+                await self.record(actor, "token.rejected", outcome=Outcome.FAILURE,
+                                  detail={"kind": "header", "reason": MALFORMED_HEADER})  # fmt: skip
+            raise
+        except NotFound as exc:  # the credential's principal was deleted since
+            raise TokenError("unknown_principal", "the credentials are not valid") from exc
+
     async def address_blocked(self, client: Client) -> bool:
         """Whether containment blocks the client's IP address (cached a few seconds)."""
         return self.blocked is not None and await self.blocked.is_blocked(client.ip, self.clock.now())

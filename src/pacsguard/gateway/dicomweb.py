@@ -15,18 +15,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from pacsguard.archives import DICOM_ACCEPT, Archive, CatalogueEntry, Level, QidoQuery, is_valid_uid
-from pacsguard.domain import Action, Actor, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
+from pacsguard.domain import Action, BreakGlassGrant, Decision, ObjectRef, Outcome, Purpose
 from pacsguard.errors import (
     ArchiveNotFound,
     ArchiveQueryError,
     ArchiveUnavailable,
     AuthenticationError,
     BadRequest,
-    NotFound,
+    Forbidden,
     RequestTooLarge,
 )
 from pacsguard.gateway import stow
-from pacsguard.gateway.auth import MALFORMED_HEADER, Caller, MissingCredentials, authenticate, client_of
+from pacsguard.gateway.auth import Caller, MissingCredentials
 from pacsguard.gateway.core import Gateway, Intent, resource_of
 from pacsguard.gateway.errors import error_response, headless, not_found, problem, unauthorized
 from pacsguard.gateway.federation import Found, search_pages
@@ -36,8 +36,6 @@ from pacsguard.gateway.streaming import bulk_of, frames_of, read_instance, relat
 __all__ = ["DicomWebApp"]
 
 DICOM_JSON = "application/dicom+json"
-IP_BLOCKED = "ip_blocked"
-NO_CREDENTIALS = "no_credentials"
 _MAX_HEADER = 512
 
 
@@ -60,44 +58,18 @@ class DicomWebApp:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        """Check the address, authenticate, match, decide, answer; every failure becomes
-        a status here."""
-        gw = self.gateway
-        client = client_of(request)
+        """Admit (``Gateway.admit``: address, credentials, each refusal audited), match,
+        decide, answer; every failure becomes a status here."""
         try:
-            if await gw.address_blocked(client):
-                await gw.refuse_anonymous(client, request.url.path, IP_BLOCKED)
-                return problem(403, "requests from this address are blocked; contact the site's security officer")
-            caller = await authenticate(request, gw.directory)
-        except MissingCredentials:
-            return await self._anonymous(request)
-        except (AuthenticationError, NotFound) as exc:
-            if isinstance(exc, AuthenticationError) and exc.reason == MALFORMED_HEADER:
-                return await self._malformed(request)
-            return unauthorized(True)
+            caller = await self.gateway.admit(request)
+        except Forbidden as exc:
+            return problem(403, str(exc))
+        except (MissingCredentials, AuthenticationError) as exc:
+            return unauthorized(not isinstance(exc, MissingCredentials))
         except Exception as exc:
             return error_response(exc)
         response = await self._answer(request, caller)
         return headless(response) if request.method == "HEAD" else response
-
-    async def _anonymous(self, request: Request) -> Response:
-        """No credentials at all: 401, audited (bounded per address, ``gate``)."""
-        try:
-            await self.gateway.refuse_anonymous(client_of(request), request.url.path, NO_CREDENTIALS)
-        except Exception as exc:
-            return error_response(exc)
-        return unauthorized(False)
-
-    async def _malformed(self, request: Request) -> Response:
-        """An Authorization header the directory never saw: audited here as the directory would."""
-        client = client_of(request)
-        actor = Actor(ip=client.ip, device_id=client.device_id, user_agent=client.user_agent)
-        try:
-            await self.gateway.record(actor, "token.rejected", outcome=Outcome.FAILURE,
-                                      detail={"kind": "header", "reason": MALFORMED_HEADER})  # fmt: skip
-        except Exception as exc:
-            return error_response(exc)
-        return unauthorized(True)
 
     async def _answer(self, request: Request, caller: Caller) -> Response:
         target: Target | None = None

@@ -222,7 +222,8 @@ def test_the_openapi_document_describes_the_export_routes(exporting: World) -> N
 def test_no_credentials_no_export(exporting: World) -> None:
     response = exporting.request(None, "POST", "/api/v1/exports", json={"studies": [UNKNOWN]})
     assert response.status_code == 401
-    assert exporting.events("access.denied") == []
+    # no study was decided: the only denial is the anonymous request itself (as on /dicomweb)
+    assert [e.detail["reason"] for e in exporting.events("access.denied")] == ["no_credentials"]
 
 
 def test_an_audit_failure_refuses_the_export_before_any_byte(exporting: World) -> None:

@@ -61,3 +61,13 @@ def test_an_unknown_api_path_is_a_json_404(world: World) -> None:
     response = world.get(None, "/api/v1/nothing-here", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 404
     assert response.json() == {"error": "Not Found"}
+
+
+def test_no_credentials_on_the_api_are_audited_like_on_dicomweb(world: World) -> None:
+    app = world.app  # one server: the per-address bound is the server's
+    assert world.get(None, "/api/v1/me", app=app).status_code == 401
+    assert world.get(None, "/dicomweb/studies", app=app).status_code == 401
+    [refused] = world.events("access.denied")  # one event per address and reason a minute
+    assert refused.detail["reason"] == "no_credentials"
+    assert refused.detail["count"] == 1
+    assert refused.actor.ip == "192.0.2.10"
