@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import chain
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.audit import merkle
+from pacsguard.audit.canonical import from_us, to_us
 from pacsguard.audit.heads import SignedHead
 from pacsguard.errors import AuditIntegrityError, AuditUnavailable
 from pacsguard.storage.audit_tables import audit_events, audit_heads, audit_nodes, audit_prunes
@@ -36,9 +37,7 @@ EVENT_COLUMNS = (
 )
 
 T = TypeVar("T")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROWS_PER_INSERT = 100
-_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +49,6 @@ class Pruned:
     file: str
     file_sha256: str
     at: datetime
-
-
-def to_us(when: datetime) -> int:
-    """Microseconds since 1970-01-01 UTC, exactly."""
-    return (when - _EPOCH) // _US
-
-
-def from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 class AuditStore:

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from pacsguard.audit import AuditLog, AuditOptions, FileWitness, verify, verify_head
+from pacsguard.audit import AuditLog, AuditOptions, FileWitness, Receipt, verify, verify_head
 from pacsguard.audit.canonical import canonical_bytes
 from pacsguard.audit.merkle import RightEdge, leaf_hash
 from pacsguard.audit.store import AuditStore
@@ -48,6 +48,27 @@ def test_emit_waits_and_async_callers_await(open_log: OpenLog, clock: FakeClock)
         return [e.seq if e.seq is not None else -1 for e in events]
 
     assert sorted(asyncio.run(many())) == list(range(1, 21))
+
+
+def test_a_receipt_awaited_after_its_commit_gives_the_event_or_the_error(
+    open_log: OpenLog, engine: Engine, clock: FakeClock
+) -> None:
+    async def awaited(receipt: Receipt) -> AuditEvent:
+        return await receipt
+
+    log = open_log()
+    committed = log.append(sample(0, clock))
+    assert committed.result(timeout=60).seq == 0
+    assert asyncio.run(awaited(committed)) == committed.result()
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_moved"))
+    failed = log.append(sample(1, clock))
+    with pytest.raises(AuditUnavailable, match="cannot record"):
+        failed.result(timeout=60)
+    with pytest.raises(AuditUnavailable, match="cannot record"):
+        asyncio.run(awaited(failed))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events_moved RENAME TO audit_events"))
 
 
 def test_reopening_continues_the_same_tree(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
