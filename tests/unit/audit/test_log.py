@@ -190,6 +190,21 @@ def test_one_event_that_cannot_be_encoded_is_refused_alone(open_log: OpenLog, en
     assert verify(engine, None).ok
 
 
+def test_a_large_batch_is_stored_exactly(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    """One batch of 100 events (and its 99 tree nodes): on PostgreSQL they go in by COPY."""
+    log = open_log()
+    with log._cond:  # the writer cannot take the batch until all are in it (the lock is re-entrant)
+        receipts = [log.append(sample(i, clock)) for i in range(100)]
+    recorded = [r.result(timeout=60) for r in receipts]
+    store = AuditStore(engine)
+    assert [store.leaf(e.seq or 0) for e in recorded] == [
+        (canonical_bytes(e), leaf_hash(canonical_bytes(e))) for e in recorded
+    ]
+    report = verify(engine, None)
+    assert report.ok, report.findings
+    assert (report.size, report.root) == (100, log.root())
+
+
 def test_commit_listeners_hear_each_commit_and_cannot_break_the_log(engine: Engine) -> None:
     heard: list[int] = []
 
