@@ -58,7 +58,7 @@ class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._copy = engine.dialect.name == "postgresql"  # psycopg: COPY rows in, no INSERT statements
+        self._copy = engine.dialect.name == "postgresql"  # psycopg: large batches go in by COPY
 
     def load_edge(self) -> merkle.RightEdge:
         """The tree's right edge as stored; raises ``AuditUnavailable``/``AuditIntegrityError``."""
@@ -108,9 +108,9 @@ class AuditStore:
         keeps the driver from releasing and retaking the GIL once per row (which, with
         busy caller threads, costs far more than the insert).
         """
-        names = ", ".join(columns)
         if not rows:
             return
+        names = ", ".join(columns)
         if self._copy and len(rows) >= _COPY_FROM:
             cursor: Any = conn.connection.cursor()  # psycopg's, on this transaction's connection
             with cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
