@@ -32,7 +32,7 @@ from pacsguard.audit import merkle
 from pacsguard.audit.canonical import Limits, Prepared, prepare
 from pacsguard.audit.heads import SignedHead, sign_head
 from pacsguard.audit.search import AuditPage, AuditQuery, search
-from pacsguard.audit.store import AuditStore, db_reason, to_us
+from pacsguard.audit.store import AuditStore, db_reason
 from pacsguard.audit.witness import Witness
 from pacsguard.clock import Clock, SystemClock
 from pacsguard.domain.events import Actor, AuditEvent
@@ -123,10 +123,11 @@ class Receipt:
         return self._batch.future.done()
 
     def __await__(self) -> Generator[Any, None, AuditEvent]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> AuditEvent:
-        return self._batch.recorded(await asyncio.shield(self._batch.awaitable()), self._index)
+        batch = self._batch
+        if batch.future.done():  # a burst's later receipts: no coroutine, no shield
+            return batch.recorded(batch.future.result(), self._index)
+        first = yield from asyncio.shield(batch.awaitable()).__await__()
+        return batch.recorded(first, self._index)
 
 
 class AuditLog:
@@ -382,7 +383,7 @@ def _rows(items: list[Prepared], edge: merkle.RightEdge) -> tuple[list[tuple[Any
         add_row(
             (
                 seq,
-                to_us(event.occurred_at),
+                prepared.occurred_us,
                 event.type,
                 event.outcome.value,
                 actor.principal_id,

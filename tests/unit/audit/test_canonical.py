@@ -20,6 +20,7 @@ from pacsguard.audit.canonical import (
     prepare,
 )
 from pacsguard.audit.event_types import EVENT_TYPES, is_known
+from pacsguard.audit.store import to_us
 from pacsguard.domain.events import Actor, AuditEvent, DecisionRef, ObjectRef, Outcome
 
 WHEN = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
@@ -166,12 +167,20 @@ short_text = st.text(max_size=10) | st.sampled_from(["", "alice", "10.0.0.1", "x
     st.one_of(st.none(), st.integers(-(2**54), 2**54)),
     st.sampled_from(["study.read", "login.success", "no.such.type"]),
     st.booleans(),
+    st.datetimes(timezones=st.just(UTC)),
 )
 def test_the_fast_path_writes_what_the_cleaning_path_writes(
-    detail: dict[str, Any], text: str | None, roles: list[str], number: int | None, type_: str, decided: bool
+    detail: dict[str, Any],
+    text: str | None,
+    roles: list[str],
+    number: int | None,
+    type_: str,
+    decided: bool,
+    when: datetime,
 ) -> None:
     e = event(
         type=type_,
+        occurred_at=when,
         detail=detail,
         actor=Actor(text, tuple(roles), ip=text, auth_strength=number),
         objects=ObjectRef(patient_id=text, count=number),
@@ -179,9 +188,19 @@ def test_the_fast_path_writes_what_the_cleaning_path_writes(
     )
     fast = _prepare_clean(e, Limits())
     slow = _prepare_any(e, Limits())
-    assert fast is None or fast.canonical(7) == slow.canonical(7)
+    assert fast is None or (fast.canonical(7), fast.occurred_us) == (slow.canonical(7), slow.occurred_us)
     assert prepare(e).canonical(7) == slow.canonical(7)
     assert prepare(e).recorded(7) == slow.recorded(7)
+    assert slow.occurred_us == to_us(when)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_the_time_is_written_as_isoformat_in_utc_by_both_paths(when: datetime) -> None:
+    written = when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    fast = _prepare_clean(event(occurred_at=when), Limits())
+    assert fast is not None
+    assert json.loads(fast.canonical(1))["occurred_at"] == written
+    assert json.loads(_prepare_any(event(occurred_at=when), Limits()).canonical(1))["occurred_at"] == written
 
 
 def test_the_fast_path_takes_the_common_event() -> None:

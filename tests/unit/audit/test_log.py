@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from pacsguard.audit import AuditLog, AuditOptions, FileWitness, verify, verify_head
+from pacsguard.audit import AuditLog, AuditOptions, FileWitness, Receipt, verify, verify_head
 from pacsguard.audit.canonical import canonical_bytes
 from pacsguard.audit.merkle import RightEdge, leaf_hash
 from pacsguard.audit.store import AuditStore
@@ -48,6 +48,27 @@ def test_emit_waits_and_async_callers_await(open_log: OpenLog, clock: FakeClock)
         return [e.seq if e.seq is not None else -1 for e in events]
 
     assert sorted(asyncio.run(many())) == list(range(1, 21))
+
+
+def test_a_receipt_awaited_after_its_commit_gives_the_event_or_the_error(
+    open_log: OpenLog, engine: Engine, clock: FakeClock
+) -> None:
+    async def awaited(receipt: Receipt) -> AuditEvent:
+        return await receipt
+
+    log = open_log()
+    committed = log.append(sample(0, clock))
+    assert committed.result(timeout=60).seq == 0
+    assert asyncio.run(awaited(committed)) == committed.result()
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_moved"))
+    failed = log.append(sample(1, clock))
+    with pytest.raises(AuditUnavailable, match="cannot record"):
+        failed.result(timeout=60)
+    with pytest.raises(AuditUnavailable, match="cannot record"):
+        asyncio.run(awaited(failed))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events_moved RENAME TO audit_events"))
 
 
 def test_reopening_continues_the_same_tree(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
@@ -167,6 +188,21 @@ def test_one_event_that_cannot_be_encoded_is_refused_alone(open_log: OpenLog, en
     assert recorded.occurred_at == sample(2, clock).occurred_at
     assert log.size == 2
     assert verify(engine, None).ok
+
+
+def test_a_large_batch_is_stored_exactly(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+    """One batch of 100 events (and its 99 tree nodes): on PostgreSQL they go in by COPY."""
+    log = open_log()
+    with log._cond:  # the writer cannot take the batch until all are in it (the lock is re-entrant)
+        receipts = [log.append(sample(i, clock)) for i in range(100)]
+    recorded = [r.result(timeout=60) for r in receipts]
+    store = AuditStore(engine)
+    assert [store.leaf(e.seq or 0) for e in recorded] == [
+        (canonical_bytes(e), leaf_hash(canonical_bytes(e))) for e in recorded
+    ]
+    report = verify(engine, None)
+    assert report.ok, report.findings
+    assert (report.size, report.root) == (100, log.root())
 
 
 def test_commit_listeners_hear_each_commit_and_cannot_break_the_log(engine: Engine) -> None:
