@@ -38,6 +38,7 @@ __all__ = [
     "check_pruned",
     "check_range",
     "check_rows",
+    "collector_paused",
     "read_pruned",
     "read_range",
 ]
@@ -102,12 +103,12 @@ def check_chunk(engine: Engine, lo: int, hi: int, pruned: int) -> Chunk:
         prefix, finding = check_pruned(read_pruned(engine, lo, min(hi, pruned)), lo, min(hi, pruned))
         if finding is not None or hi <= pruned:
             return Chunk(lo, prefix, subtree_levels(prefix, CHUNK_LEVEL), finding)
-    with _collector_paused():
+    with collector_paused():
         return check_rows(read_range(engine, max(lo, pruned), hi), lo, hi, prefix)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while a range is read and checked.
 
     A range is 65,536 row tuples, which no cycle can involve; allocating them set off
