@@ -232,16 +232,23 @@ def _columns_agree(data: Sequence[bytes], columns: tuple[tuple[Any, ...], ...]) 
 
     msgspec reads the indexed members of each event (a strict JSON parser, in C; the
     other members are checked for syntax and skipped) and the columns are compared with
-    them as a whole. Its reading equals ``_columns_problem``'s ``json.loads`` wherever it
-    succeeds (UTF-8, escapes, and a repeated key's last value); a row it refuses (not
-    JSON, NaN, a lone surrogate, a member of another type) makes the answer ``False``,
-    and the caller goes row by row. A time column is compared as the text the canonical
-    form writes for it (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, formatted by numpy), so it must
-    be an integer within ``datetime``'s range, whose text ``json.loads``'s reading turns
-    back into the same integer.
+    them as a whole. Its reading equals ``_row_problem``'s decode wherever it succeeds on
+    UTF-8 text from ``{`` to ``}`` (checked first: msgspec also takes space around the
+    event, and bad UTF-8 inside a member it skips), escapes and a repeated key's last
+    value included; a row it refuses (not JSON, NaN, a lone surrogate, a member of
+    another type) makes the answer ``False``, and the caller goes row by row. A time
+    column is compared as the text the canonical form writes for it
+    (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, formatted by numpy), so it must be an integer within
+    ``datetime``'s range, whose text the decode turns back into the same integer.
     """
     seqs, occurred, types, outcomes, principals, ips, patients, studies = columns
     if set(map(type, occurred)) != {int} or min(occurred) < _FIRST_US or max(occurred) > _LAST_US:
+        return False
+    try:  # what msgspec lets pass but the decode does not: space around the event, bad UTF-8 in a skipped member
+        if {d[0] for d in data} != {0x7B} or {d[-1] for d in data} != {0x7D}:  # "{" ... "}"
+            return False
+        b"".join(data).decode()  # no UTF-8 sequence can span two rows: each ends with "}"
+    except (IndexError, UnicodeDecodeError):
         return False
     times = numpy.datetime_as_string(numpy.array(occurred, dtype=numpy.int64).astype("datetime64[us]"), timezone="UTC")
     expected = map(
