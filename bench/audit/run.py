@@ -272,11 +272,11 @@ def measure_appends(backend: str, url: Callable[[str], str], sizes: dict[str, in
     return results
 
 
-def fill(engine: Engine, key: Ed25519PrivateKey, first: int, n: int) -> bytes:
-    """Append events ``first..first+n-1`` (pipelined by one caller, committed in groups); the root."""
+def fill(engine: Engine, key: Ed25519PrivateKey, n: int) -> None:
+    """Append events ``0..n-1`` (pipelined by one caller, committed in groups), then sign a head."""
     with AuditLog(engine, signing_key=key, options=AuditOptions(head_every_events=10_000, queue_limit=20_000)) as log:
         window = []
-        for i in range(first, first + n):
+        for i in range(n):
             window.append(log.append(event(i)))
             if len(window) >= 10_000:
                 for r in window:
@@ -286,9 +286,7 @@ def fill(engine: Engine, key: Ed25519PrivateKey, first: int, n: int) -> bytes:
         for r in window:
             r.result()
         log.sign_head()
-        root = log.root()
     console.print()
-    return root
 
 
 def timed_verify(engine: Engine, key: Ed25519PrivateKey, workers: int, n: int, root: bytes) -> tuple[float, float]:
@@ -305,23 +303,39 @@ def timed_verify(engine: Engine, key: Ed25519PrivateKey, workers: int, n: int, r
 
 
 def measure_scale(directory: Path, sizes: list[int], proofs: int) -> dict[int, dict[str, float]]:
-    engine = make_engine(f"sqlite:///{directory / 'scale.db'}")
-    migrate(engine)
-    key = Ed25519PrivateKey.generate()
+    """Fill a database of each size (``scale-N.db`` in ``directory``, skipped if one of that size is
+    already there: see ``--keep``), then time ``verify`` with 2 workers and 1, and proofs."""
+    key = kept_key(directory / "scale-key.raw")
     figures: dict[int, dict[str, float]] = {}
-    done = 0
     for n in sizes:
-        t0 = time.perf_counter()
-        root = fill(engine, key, done, n - done)
-        fill_s = time.perf_counter() - t0
-        row = {"fill_rate": (n - done) / fill_s}
-        done = n
-        row["verify_2"], row["verify_2_cpu"] = timed_verify(engine, key, 2, n, root)
-        row["verify_1"], row["verify_1_cpu"] = timed_verify(engine, key, 1, n, root)
+        engine = make_engine(f"sqlite:///{directory / f'scale-{n}.db'}")
+        migrate(engine)
+        store = AuditStore(engine)
+        row = {"fill_rate": float("nan")}  # nan: a kept database, not filled in this run
+        if store.size() != n:
+            if store.size():
+                raise SystemExit(f"{directory}/scale-{n}.db holds {store.size():,} events, not {n:,}: remove it")
+            t0 = time.perf_counter()
+            fill(engine, key, n)
+            row["fill_rate"] = n / (time.perf_counter() - t0)
+        head = store.latest_head()
+        assert head is not None
+        assert head.size == n
+        row["verify_2"], row["verify_2_cpu"] = timed_verify(engine, key, 2, n, head.root_hash)
+        row["verify_1"], row["verify_1_cpu"] = timed_verify(engine, key, 1, n, head.root_hash)
         row.update(measure_proofs(engine, n, proofs))
         figures[n] = row
-    engine.dispose()
+        engine.dispose()
     return figures
+
+
+def kept_key(path: Path) -> Ed25519PrivateKey:
+    """The signing key of the scale databases: read from ``path``, or made and written there."""
+    if path.exists():
+        return Ed25519PrivateKey.from_private_bytes(path.read_bytes())
+    key = Ed25519PrivateKey.generate()
+    path.write_bytes(key.private_bytes_raw())
+    return key
 
 
 def measure_proofs(engine: Engine, n: int, proofs: int) -> dict[str, float]:
@@ -361,6 +375,12 @@ def main() -> None:
     parser.add_argument("--scale", type=str, default=None, help="comma-separated sizes for verify/proofs")
     parser.add_argument("--scale-only", action="store_true", help="skip the append measurements")
     parser.add_argument("--appends-only", action="store_true", help="skip the verify/proof measurements")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the scale databases (and their key) in this directory and reuse them in later runs",
+    )
     args = parser.parse_args()
     quick = {"single": 300, "per_caller": 200, "batch": 20_000}
     sizes = quick if args.quick else {"single": 1000, "per_caller": 600, "batch": 100_000}
@@ -378,7 +398,9 @@ def main() -> None:
             print_appends(stack, directory, sizes)
         if not args.appends_only:
             console.print(f"[bold]scale[/]: {', '.join(f'{n:,}' for n in scale)} events on SQLite")
-            print_scale(measure_scale(directory, scale, 200))
+            kept = args.keep if args.keep is not None else directory
+            kept.mkdir(parents=True, exist_ok=True)
+            print_scale(measure_scale(kept, scale, 200))
     console.print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
@@ -388,7 +410,7 @@ def print_scale(figures: dict[int, dict[str, float]]) -> None:
     for n in figures:
         table.add_column(f"{n:,} events", justify="right")
     lines = [
-        ("fill: pipelined appends /s", "{fill_rate:,.0f}"),
+        ("fill: pipelined appends /s (nan: kept)", "{fill_rate:,.0f}"),
         ("verify, 2 worker processes: wall s (CPU s)", "{verify_2:.1f} ({verify_2_cpu:.1f})"),
         ("verify, 1 process: wall s (CPU s)", "{verify_1:.1f} ({verify_1_cpu:.1f})"),
         ("inclusion proof from storage, median / p99 ms", "{proof_ms:.2f} / {proof_p99_ms:.2f}"),

@@ -3,21 +3,29 @@
 A range check needs no tree: it confirms each row is present, hashes to its stored leaf
 hash, names its own seq and agrees with its searchable columns, and hands back the leaf
 hashes. ``verify`` feeds those to the tree in order, so ranges can be checked in parallel.
+
+Speed: a range is first checked as a whole, in a few passes that run mostly in C (the
+leaf hashes compared joined, the search columns with msgspec's JSON reader); only a
+range in which that finds anything is read again row by row with ``json.loads``, which
+names the first problem. At a million events this made ``verify`` use about a fifth less
+CPU than checking every row on its own (bench/README.md).
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import msgspec
+import numpy
 from sqlalchemy import Engine
 
-from pacsguard.domain.events import Actor, ObjectRef
 from pacsguard.storage import make_engine
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "check_pruned",
     "check_range",
     "check_rows",
+    "collector_paused",
     "read_pruned",
     "read_range",
 ]
@@ -94,7 +103,24 @@ def check_chunk(engine: Engine, lo: int, hi: int, pruned: int) -> Chunk:
         prefix, finding = check_pruned(read_pruned(engine, lo, min(hi, pruned)), lo, min(hi, pruned))
         if finding is not None or hi <= pruned:
             return Chunk(lo, prefix, subtree_levels(prefix, CHUNK_LEVEL), finding)
-    return check_rows(read_range(engine, max(lo, pruned), hi), lo, hi, prefix)
+    with collector_paused():
+        return check_rows(read_range(engine, max(lo, pruned), hi), lo, hi, prefix)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a range is read and checked.
+
+    A range is 65,536 row tuples, which no cycle can involve; allocating them set off
+    collection passes that cost 10-15% of ``verify``'s CPU at a million events.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_pruned(engine: Engine, lo: int, hi: int) -> list[tuple[Any, ...]]:
@@ -135,97 +161,130 @@ def check_pruned(rows: list[tuple[Any, ...]], lo: int, hi: int) -> tuple[bytes, 
     return b"".join(leaves), None
 
 
-def check_rows(rows: Iterable[tuple[Any, ...]], lo: int, hi: int, prefix: bytes = b"") -> Chunk:
+def check_rows(rows: Sequence[tuple[Any, ...]], lo: int, hi: int, prefix: bytes = b"") -> Chunk:
     """Check rows that should be exactly the events lo..hi-1 after those whose leaves are ``prefix``.
 
-    Stops at the first problem. The hot loop of ``verify``: per row one SHA-256 and one structural read of the
-    canonical bytes (``_columns``); a full JSON decode only for a row whose columns
-    do not match at once (to name what differs, or to read escaped strings).
+    The hot path of ``verify``: all rows at once (``_bulk_leaves``); only a range in which
+    that finds anything is read again row by row (``_first_problem``), to name the first
+    problem.
     """
+    first = lo + len(prefix) // 32
+    leaves = _bulk_leaves(rows, first) if first + len(rows) == hi else None
+    if leaves is None:
+        return _first_problem(rows, lo, hi, prefix)
+    joined = prefix + leaves
+    return Chunk(lo, joined, subtree_levels(joined, CHUNK_LEVEL), None)
+
+
+def _bulk_leaves(rows: Sequence[tuple[Any, ...]], first: int) -> bytes | None:
+    """The joined leaf hashes of ``rows`` if every row is right, else ``None``.
+
+    Right: the rows are seq ``first``, ``first + 1``, ... in order; their canonical bytes
+    hash to their stored leaf hashes (each stored hash 32 bytes, so that the joined
+    comparison cannot be fooled by hashes cut differently); and their search columns are
+    what their canonical bytes say (``_columns_agree``).
+    """
+    if not rows:
+        return b""
+    try:
+        seqs, occurred, types, outcomes, principals, ips, patients, studies, stored, data = zip(*rows, strict=True)
+        if seqs != tuple(range(first, first + len(rows))) or set(map(len, stored)) != {32}:
+            return None
+        leaves = b"".join([_sha256(b"\x00" + d).digest() for d in data])  # merkle.leaf_hash, inlined
+        if leaves != b"".join(stored):
+            return None
+        columns = (seqs, occurred, types, outcomes, principals, ips, patients, studies)
+        if not _columns_agree(data, columns):
+            return None
+    except Exception:  # a malformed row: the row-by-row pass names it
+        return None
+    return leaves
+
+
+class _Actor(msgspec.Struct, frozen=True, gc=False):
+    ip: str | None = None
+    principal_id: str | None = None
+
+
+class _Objects(msgspec.Struct, frozen=True, gc=False):
+    patient_id: str | None = None
+    study_uid: str | None = None
+
+
+class _Indexed(msgspec.Struct, frozen=True, gc=False):
+    """The members of an event that its search columns copy (other members are skipped)."""
+
+    actor: _Actor
+    objects: _Objects
+    occurred_at: str
+    outcome: str
+    seq: int
+    type: str
+
+
+_read_indexed = msgspec.json.Decoder(_Indexed).decode
+_FIRST_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z: datetime's range, in microseconds since 1970
+_LAST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+
+
+def _columns_agree(data: Sequence[bytes], columns: tuple[tuple[Any, ...], ...]) -> bool:
+    """True if every row's search columns are exactly what its canonical bytes say.
+
+    msgspec reads the indexed members of each event (a strict JSON parser, in C; the
+    other members are checked for syntax and skipped) and the columns are compared with
+    them as a whole. Its reading equals ``_row_problem``'s decode wherever it succeeds on
+    UTF-8 text from ``{`` to ``}`` (checked first: msgspec also takes space around the
+    event, and bad UTF-8 inside a member it skips), escapes and a repeated key's last
+    value included; a row it refuses (not JSON, NaN, a lone surrogate, a member of
+    another type) makes the answer ``False``, and the caller goes row by row. A time
+    column is compared as the text the canonical form writes for it
+    (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, formatted by numpy), so it must be an integer within
+    ``datetime``'s range, whose text the decode turns back into the same integer.
+    """
+    seqs, occurred, types, outcomes, principals, ips, patients, studies = columns
+    if set(map(type, occurred)) != {int} or min(occurred) < _FIRST_US or max(occurred) > _LAST_US:
+        return False
+    try:  # what msgspec lets pass but the decode does not: space around the event, bad UTF-8 in a skipped member
+        if {d[0] for d in data} != {0x7B} or {d[-1] for d in data} != {0x7D}:  # "{" ... "}"
+            return False
+        b"".join(data).decode()  # no UTF-8 sequence can span two rows: each ends with "}"
+    except (IndexError, UnicodeDecodeError):
+        return False
+    times = numpy.datetime_as_string(numpy.array(occurred, dtype=numpy.int64).astype("datetime64[us]"), timezone="UTC")
+    expected = map(
+        _Indexed,
+        map(_Actor, ips, principals),
+        map(_Objects, patients, studies),
+        times.tolist(),
+        outcomes,
+        seqs,
+        types,
+    )
+    try:
+        return list(map(_read_indexed, data)) == list(expected)
+    except msgspec.MsgspecError:
+        return False
+
+
+def _first_problem(rows: Iterable[tuple[Any, ...]], lo: int, hi: int, prefix: bytes) -> Chunk:
+    """``check_rows`` one row at a time with the full JSON decode: stops at the first problem, and names it."""
     leaves: list[bytes] = [prefix]
-    add = leaves.append
     expected = lo + len(prefix) // 32
     finding: Finding | None = None
     for row in rows:
         try:
-            data = row[9]
-            if type(data) is not bytes:
-                data = bytes(data)
-            leaf = _sha256(b"\x00" + data).digest()  # merkle.leaf_hash, inlined: this runs a million times
-            if row[0] != expected or leaf != row[8] or _columns(data) != row[:8]:
-                finding = _row_problem(row, expected)
-                if finding is not None:
-                    break
+            finding = _row_problem(row, expected)
         except Exception as exc:  # any malformed row is a finding, never a traceback
             finding = Finding(expected, "unreadable", f"event {expected} cannot be read: {type(exc).__name__}: {exc}")
+        if finding is not None:
             break
-        add(leaf)
+        leaves.append(bytes(row[8]))
         expected += 1
     else:
         if expected < hi:
             finding = Finding(expected, "missing", f"event {expected} is missing")
     joined = b"".join(leaves)
     return Chunk(lo, joined, subtree_levels(joined, CHUNK_LEVEL), finding)
-
-
-def _columns(data: bytes) -> tuple[Any, ...] | None:
-    """(seq, occurred_us, type, outcome, principal_id, ip, patient_id, study_uid) read from canonical bytes.
-
-    One regular expression instead of a JSON parse: canonical bytes without a backslash
-    hold only unescaped strings, so actor and objects are their keys in sorted order
-    and the tail is fixed (``_EVENT``). ``None`` when the bytes have an escape or do not
-    fit (then the caller decodes the JSON); the bytes themselves are proven by the leaf
-    hash, the tree and the signed heads.
-    """
-    if b"\\" in data:
-        return None
-    found = _EVENT.fullmatch(data)
-    if found is None:
-        return None
-    ip, principal, patient, study, second, micro, outcome, seq, event_type = found.groups()  # sorted keys
-    base = _seconds.get(second)
-    if base is None:
-        if len(_seconds) > 4096:
-            _seconds.clear()
-        base = _seconds[second] = (datetime.fromisoformat(second.decode()) - _EPOCH) // _US
-    return (
-        int(seq),
-        base + int(micro),
-        event_type.decode(),
-        outcome.decode(),
-        None if principal is None else principal.decode(),
-        None if ip is None else ip.decode(),
-        None if patient is None else patient.decode(),
-        None if study is None else study.decode(),
-    )
-
-
-def _object_pattern(fields: tuple[str, ...], captured: tuple[str, ...]) -> bytes:
-    """The body of a canonical actor/objects object without escapes: optional keys in sorted order."""
-    parts = []
-    for name in sorted(fields):
-        if name in _INT_FIELDS:
-            value = rb"-?[0-9]+"
-        elif name in _LIST_FIELDS:
-            value = rb'\[(?:"[^"]*"(?:,"[^"]*")*)?\]'
-        else:
-            value = rb'"([^"]*)"' if name in captured else rb'"[^"]*"'
-        parts.append(rb'(?:,?"%s":%s)?' % (name.encode(), value))
-    return b"".join(parts)
-
-
-_INT_FIELDS = {"auth_strength", "count", "bytes"}
-_LIST_FIELDS = {"roles"}
-_EVENT = re.compile(
-    rb'\{"actor":\{'
-    + _object_pattern(Actor.__slots__, ("principal_id", "ip"))
-    + rb'\},"decision":.*,"objects":\{'
-    + _object_pattern(ObjectRef.__slots__, ("patient_id", "study_uid"))
-    + rb'\},"occurred_at":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{6})Z",'
-    rb'"outcome":"([a-z]+)","seq":(0|[1-9][0-9]*),"type":"([^"]*)"\}',
-    re.DOTALL,
-)
-_seconds: dict[bytes, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> microseconds since 1970: events share seconds
 
 
 def subtree_levels(leaves: bytes, levels: int) -> tuple[bytes, ...]:
@@ -244,7 +303,7 @@ def subtree_levels(leaves: bytes, levels: int) -> tuple[bytes, ...]:
 
 
 def _row_problem(row: tuple[Any, ...], expected: int) -> Finding | None:
-    """What is wrong with a row the fast check did not pass (``None``: nothing, it was escaped text)."""
+    """What is wrong with the row that should be event ``expected`` (``None``: nothing)."""
     seq = int(row[0])
     if seq != expected:
         return Finding(expected, "missing", f"event {expected} is missing (the next stored is {seq})")

@@ -221,3 +221,10 @@ def test_search_over_a_corrupt_event_says_so(filled: Engine, open_log: OpenLog) 
     log = open_log()
     with pytest.raises(AuditIntegrityError, match="event 3 is corrupt"):
         log.search(AuditQuery(patient="P3"), reader=Actor("officer"))
+
+
+def test_a_tree_node_of_another_type_is_named(filled: Engine, signing_key: Ed25519PrivateKey) -> None:
+    """A stored node that is not even bytes (SQLite keeps text in a BLOB column) is a finding, not a traceback."""
+    with attacker(filled) as conn:
+        conn.execute(text("UPDATE audit_nodes SET hash = 'not a hash' WHERE level = 1 AND idx = 3"))
+    assert first(filled, signing_key) == (6, "node")
