@@ -3,6 +3,7 @@ JSONL export→import round trip that gives the same ``monitor replay`` alerts."
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,7 +23,7 @@ from pacsguard.audit.reader import LogReader
 from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
-from pacsguard.errors import AuditUnavailable
+from pacsguard.errors import AuditUnavailable, IngestError
 from pacsguard.ingest import IngestStore
 from pacsguard.ingest.importer import Importer
 from pacsguard.monitor import Engine, load_rules
@@ -197,3 +198,16 @@ def test_an_import_cut_short_keeps_the_keys_of_every_durable_batch(
     rerun.import_file(path, "jsonl")
     assert (rerun.report.imported, rerun.report.duplicates) == (2, 4)
     assert [e.type for e in logged(sqlite_engine)] == types
+
+
+def test_an_import_leaves_the_garbage_collector_as_it_found_it(
+    sqlite_engine: SqlEngine, audit_log: AuditLog, clock: FakeClock, tmp_path: Path
+) -> None:
+    path = _jsonl(tmp_path / "one.jsonl", [sample("study.read", 1)])
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    importer = Importer(audit_log, IngestStore(sqlite_engine), clock)
+    importer.import_file(path, "jsonl")
+    with pytest.raises(IngestError):
+        importer.import_file(tmp_path / "missing.jsonl", "jsonl")
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
+    assert importer.report.imported == 1
