@@ -195,8 +195,8 @@ _READERS: dict[str, tuple[Callable[[TextIO], Iterator[_Read]], Callable[[Any], _
 
 
 @dataclass
-class _Batch:
-    """Events appended to the log whose keys are not recorded yet."""
+class _InFlight:
+    """A batch appended to the log whose keys are not recorded yet."""
 
     keys: list[str]
     receipts: list[Receipt]
@@ -234,10 +234,10 @@ class Importer:
 
     def _import(self, file: TextIO, path: Path, fmt: str, problems: list[tuple[int, str]],
                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
-        """Read, parse and append batch k+1 while the log commits batch k; record k's keys
-        (once durable) before appending k+1, so at most one batch is ever without keys."""
+        """Read and parse batch k+1 while the log commits batch k; record k's keys (once
+        durable) before appending k+1, so at most one batch is ever durable without keys."""
         entries, parse = _READERS[fmt]
-        in_flight: _Batch | None = None
+        in_flight: _InFlight | None = None
         for chunk in _chunks(entries(file), self.batch, problems):
             fresh = self._fresh(chunk, parse, in_flight, problems)
             if in_flight is not None:
@@ -246,7 +246,7 @@ class Importer:
         if in_flight is not None:
             self._settle(in_flight, progress)
 
-    def _fresh(self, chunk: list[_Entry], parse: Callable[[Any], _Parsed], in_flight: _Batch | None,
+    def _fresh(self, chunk: list[_Entry], parse: Callable[[Any], _Parsed], in_flight: _InFlight | None,
                problems: list[tuple[int, str]]) -> list[tuple[str, _Entry, _Item]]:  # fmt: skip
         """The entries not imported before (nor earlier in this run), parsed."""
         source = self.source
@@ -270,7 +270,7 @@ class Importer:
         self.report.read += duplicates + len(fresh)
         return fresh
 
-    def _append(self, fresh: list[tuple[str, _Entry, _Item]], path: Path, fmt: str, entries: int) -> _Batch:
+    def _append(self, fresh: list[tuple[str, _Entry, _Item]], path: Path, fmt: str, entries: int) -> _InFlight:
         """Append ``fresh`` to the log with their provenance; the receipts are not awaited."""
         now = self.clock.now()
         common: dict[str, dict[str, JsonValue]] = {}  # per source: the provenance all events share
@@ -283,9 +283,9 @@ class Importer:
                 shared = common[source] = Provenance(source, "import", now, fmt, str(path)).to_json()
             ingest = {**shared, "message_id": item.message_id, "digest": digest(entry.canonical)}
             receipts.append(append(with_ingest(item.event, ingest)))
-        return _Batch([key for key, _, _ in fresh], receipts, now, entries)
+        return _InFlight([key for key, _, _ in fresh], receipts, now, entries)
 
-    def _settle(self, batch: _Batch, progress: Callable[[int], None] | None) -> None:
+    def _settle(self, batch: _InFlight, progress: Callable[[int], None] | None) -> None:
         """Wait until ``batch`` is durable, then record its keys."""
         seqs = [receipt.result().seq for receipt in batch.receipts]
         self.store.remember(
