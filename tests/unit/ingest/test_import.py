@@ -211,3 +211,14 @@ def test_an_import_leaves_the_garbage_collector_as_it_found_it(
         importer.import_file(tmp_path / "missing.jsonl", "jsonl")
     assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
     assert importer.report.imported == 1
+
+
+def test_ndjson_lines_end_at_newlines_only(make_site: MakeSite, tmp_path: Path) -> None:
+    # A JSON string may hold U+2028 raw (str.splitlines would cut the line there); CRLF ends a line.
+    site = make_site()
+    resources = [to_fhir(sample(t, i)) for i, t in enumerate(["login.failure", "study.read"])]
+    resources[0]["outcomeDesc"] = "line\u2028separator"
+    path = tmp_path / "events.ndjson"
+    path.write_bytes("\r\n".join(json.dumps(r, ensure_ascii=False) for r in resources).encode() + b"\r\n")
+    assert _import(site, "fhir", path) == 0
+    assert [e.type for e in _logged(site)] == ["login.failure", "study.read"]
