@@ -99,31 +99,38 @@ def _finite(value: Any) -> Any:
     return value
 
 
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+
+
 def _fields(value: Actor | ObjectRef | DecisionRef) -> dict[str, Any]:
     return {name: getattr(value, name) for name in value.__slots__}
 
 
 def event_from_json(data: Mapping[str, Any]) -> AuditEvent:
-    """The event ``event_to_json`` wrote. Raises ``AuditExportError`` naming what is wrong."""
+    """The event ``event_to_json`` wrote. Raises ``AuditExportError`` naming what is wrong.
+
+    ``audit import`` runs this once per line, so it builds the event positionally and
+    looks the outcome up in a table (the enum's own lookup is the slow path, kept for
+    its error message).
+    """
     try:
-        actor = dict(data["actor"])
-        decision = data["decision"]
         seq = data["seq"]
         if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
             raise TypeError(f"seq must be an integer, not {seq!r}")
+        actor, decision, outcome = data["actor"], data["decision"], data["outcome"]
         return AuditEvent(
-            type=str(data["type"]),
-            occurred_at=datetime.fromisoformat(data["occurred_at"]),
-            outcome=Outcome(data["outcome"]),
-            actor=Actor(**{**actor, "roles": tuple(actor["roles"])}),
-            objects=ObjectRef(**data["objects"]),
-            decision=None
+            str(data["type"]),
+            datetime.fromisoformat(data["occurred_at"]),
+            _OUTCOMES.get(outcome) or Outcome(outcome),
+            Actor(**{**actor, "roles": tuple(actor["roles"])}),
+            ObjectRef(**data["objects"]),
+            None
             if decision is None
             else DecisionRef(
                 **{**decision, "rule_ids": tuple(decision["rule_ids"]), "delegation": tuple(decision["delegation"])}
             ),
-            detail=dict(data["detail"]),
-            seq=seq,
+            dict(data["detail"]),
+            seq,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise AuditExportError(f"not an exported audit event: {type(exc).__name__}: {exc}") from exc

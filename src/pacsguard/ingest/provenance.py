@@ -22,13 +22,13 @@ The codes of the original message stay in ``detail["external"]`` (``mapping``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pacsguard.domain import AuditEvent
 from pacsguard.domain.events import JsonValue
 
-__all__ = ["INGEST_KEY", "Provenance", "attach", "content_key", "digest"]
+__all__ = ["INGEST_KEY", "Provenance", "attach", "content_key", "digest", "with_ingest"]
 
 INGEST_KEY = "ingest"
 
@@ -65,11 +65,19 @@ class Provenance:
 def attach(event: AuditEvent, provenance: Provenance) -> AuditEvent:
     """``event`` with ``detail["ingest"]`` set to ``provenance`` (its ``seq`` cleared: the
     log numbers it anew); an earlier ``ingest`` entry moves to ``ingest_previous``."""
+    return with_ingest(event, provenance.to_json())
+
+
+def with_ingest(event: AuditEvent, ingest: dict[str, JsonValue]) -> AuditEvent:
+    """``attach`` with the provenance already in its JSON form: a bulk import makes the
+    part common to a whole batch once and adds each event's own keys to a copy."""
     detail = dict(event.detail)
     if INGEST_KEY in detail:
         detail["ingest_previous"] = detail.pop(INGEST_KEY)
-    detail[INGEST_KEY] = provenance.to_json()
-    return replace(event, detail=detail, seq=None)
+    detail[INGEST_KEY] = ingest
+    # Positional, not dataclasses.replace (which costs several times more per event).
+    return AuditEvent(event.type, event.occurred_at, event.outcome, event.actor, event.objects, event.decision,
+                      detail, None)  # fmt: skip
 
 
 def digest(data: bytes) -> str:
@@ -80,8 +88,4 @@ def digest(data: bytes) -> str:
 def content_key(source: str, canonical: bytes) -> str:
     """The idempotency key of an imported message: SHA-256 over the source name and the
     canonical bytes of the original (hex)."""
-    h = hashlib.sha256()
-    h.update(source.encode("utf-8", "surrogatepass"))
-    h.update(b"\x00")
-    h.update(canonical)
-    return h.hexdigest()
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass") + b"\x00" + canonical).hexdigest()

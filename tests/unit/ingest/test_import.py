@@ -3,24 +3,32 @@ JSONL export→import round trip that gives the same ``monitor replay`` alerts."
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
+from sqlalchemy import Engine as SqlEngine
 
 from pacsguard import config
 from pacsguard.app import open_site
 from pacsguard.audit.export_dicom import to_dicom_xml
 from pacsguard.audit.export_fhir import to_fhir
 from pacsguard.audit.export_files import write_jsonl
+from pacsguard.audit.log import AuditLog, Receipt
 from pacsguard.audit.reader import LogReader
 from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
+from pacsguard.errors import AuditUnavailable, IngestError
+from pacsguard.ingest import IngestStore
+from pacsguard.ingest.importer import Importer
 from pacsguard.monitor import Engine, load_rules
 from tests.unit.audit.export_samples import sample
+from tests.unit.ingest.conftest import logged
 from tests.unit.monitor.conftest import Feed
 
 MakeSite = Callable[..., Path]
@@ -138,3 +146,79 @@ def test_export_then_import_into_a_fresh_site_gives_the_same_replay_alerts(make_
     assert alerts[0], "the history should raise alerts"
     assert {json.loads(a)["rule_id"] for a in alerts[0]} >= {"auth.failed-logins-account", "breakglass.used"}
     assert alerts[1] == alerts[0]
+
+
+def _lines(path: Path, events: list[AuditEvent]) -> list[str]:
+    return _jsonl(path, events).read_text().splitlines()
+
+
+def test_duplicates_across_batches_of_one_run_are_imported_once(
+    sqlite_engine: SqlEngine, audit_log: AuditLog, clock: FakeClock, tmp_path: Path
+) -> None:
+    # Batch k+1 is parsed before batch k's keys are recorded: its duplicates of batch k
+    # must still be seen. A bad line repeated is a problem each time, never a duplicate.
+    types = ["study.read", "study.query", "study.export"]
+    a, b, c = _lines(tmp_path / "abc.jsonl", [sample(t, i) for i, t in enumerate(types, 1)])
+    path = tmp_path / "repeats.jsonl"
+    path.write_text("\n".join([a, b, a, "{bad", c, b, "{bad", a]) + "\n")
+    importer = Importer(audit_log, IngestStore(sqlite_engine), clock, batch=2)
+    importer.import_file(path, "jsonl")
+    report = importer.report
+    assert (report.read, report.imported, report.duplicates) == (6, 3, 3)
+    assert [problem.split(": ")[0] for problem in report.problems] == [f"{path}:4", f"{path}:7"]
+    assert [e.type for e in logged(sqlite_engine)] == types
+
+
+class _FailingLog:
+    """The real log, refusing every append after the first ``accept`` (a database gone away)."""
+
+    def __init__(self, log: AuditLog, accept: int) -> None:
+        self.log = log
+        self.accept = accept
+
+    def append(self, event: AuditEvent) -> Receipt:
+        if self.accept == 0:
+            raise AuditUnavailable("the audit log cannot record events: gone")
+        self.accept -= 1
+        return self.log.append(event)
+
+
+def test_an_import_cut_short_keeps_the_keys_of_every_durable_batch(
+    sqlite_engine: SqlEngine, audit_log: AuditLog, clock: FakeClock, tmp_path: Path
+) -> None:
+    types = ["study.read", "study.query", "study.export", "login.success", "login.failure", "study.store"]
+    path = _jsonl(tmp_path / "seven.jsonl", [sample(t, i) for i, t in enumerate(types, 1)])
+    store = IngestStore(sqlite_engine)
+    cut = Importer(cast(AuditLog, _FailingLog(audit_log, accept=4)), store, clock, batch=2)
+    with pytest.raises(AuditUnavailable):
+        cut.import_file(path, "jsonl")
+    # batches 1 and 2 were durable and their keys recorded before batch 3 was appended
+    assert cut.report.imported == 4
+    rerun = Importer(audit_log, store, clock, batch=2)
+    rerun.import_file(path, "jsonl")
+    assert (rerun.report.imported, rerun.report.duplicates) == (2, 4)
+    assert [e.type for e in logged(sqlite_engine)] == types
+
+
+def test_an_import_leaves_the_garbage_collector_as_it_found_it(
+    sqlite_engine: SqlEngine, audit_log: AuditLog, clock: FakeClock, tmp_path: Path
+) -> None:
+    path = _jsonl(tmp_path / "one.jsonl", [sample("study.read", 1)])
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    importer = Importer(audit_log, IngestStore(sqlite_engine), clock)
+    importer.import_file(path, "jsonl")
+    with pytest.raises(IngestError):
+        importer.import_file(tmp_path / "missing.jsonl", "jsonl")
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
+    assert importer.report.imported == 1
+
+
+def test_ndjson_lines_end_at_newlines_only(make_site: MakeSite, tmp_path: Path) -> None:
+    # A JSON string may hold U+2028 raw (str.splitlines would cut the line there); CRLF ends a line.
+    site = make_site()
+    resources = [to_fhir(sample(t, i)) for i, t in enumerate(["login.failure", "study.read"])]
+    resources[0]["outcomeDesc"] = "line\u2028separator"
+    path = tmp_path / "events.ndjson"
+    path.write_bytes("\r\n".join(json.dumps(r, ensure_ascii=False) for r in resources).encode() + b"\r\n")
+    assert _import(site, "fhir", path) == 0
+    assert [e.type for e in _logged(site)] == ["login.failure", "study.read"]

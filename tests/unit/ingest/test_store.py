@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, inspect
+from sqlalchemy import Engine, MetaData, inspect, select
 
 from pacsguard.clock import FakeClock
 from pacsguard.errors import IngestError
 from pacsguard.ingest import IngestStore, Quarantined
 from pacsguard.storage import metadata
 from pacsguard.storage.ingest_tables import INGEST_TABLES
+from pacsguard.storage.ingest_tables import ingest_imported as ti
 
 MINE = {t.name for t in INGEST_TABLES}
 
@@ -47,3 +48,14 @@ def test_import_keys_are_unique(engine: Engine, clock: FakeClock) -> None:
     assert store.known(["k1", "k3", "k2"]) == {"k1", "k2"}
     with pytest.raises(IngestError):
         store.remember([("k1", "src", 5)], clock.now())
+
+
+def test_many_keys_are_recorded_in_chunks_with_their_seq_and_time(engine: Engine, clock: FakeClock) -> None:
+    store = IngestStore(engine)
+    keys = [f"{i:064x}" for i in range(1201)]  # more than two multi-row INSERTs
+    store.remember([(key, "src", seq) for seq, key in enumerate(keys)], clock.now())
+    assert store.known([*keys, "absent"]) == set(keys)
+    with engine.connect() as conn:
+        rows = conn.execute(select(ti.c.key, ti.c.source, ti.c.seq, ti.c.imported_at).order_by(ti.c.seq)).all()
+    assert [(r.key, r.source, r.seq) for r in rows] == [(key, "src", seq) for seq, key in enumerate(keys)]
+    assert {r.imported_at.replace(tzinfo=None) for r in rows} == {clock.now().replace(tzinfo=None)}
