@@ -132,7 +132,6 @@ class Arrival:
 
 
 _Item = Arrival | Quarantined
-_PARSE_SLICE = 64  # messages parsed between two turns of the event loop (other connections)
 
 
 @dataclass
@@ -232,20 +231,16 @@ class Receiver:
 
     async def _events(self, items: list[_Item]) -> list[AuditEvent]:
         """The events of ``items``: parsed, or recording their rejection (after the
-        quarantine row is written). Yields to the loop now and then: the other
-        connections are read meanwhile."""
+        quarantine row is written)."""
         events: list[AuditEvent] = []
-        for start in range(0, len(items), _PARSE_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for item in items[start : start + _PARSE_SLICE]:
-                parsed = self.event_for(item) if isinstance(item, Arrival) else item
-                if isinstance(parsed, AuditEvent):
-                    events.append(parsed)
-                    continue
-                if parsed is not item:  # rejected by the parser (the framing's are counted in)
-                    self.counters.quarantined += 1
-                events.append(rejected_event(parsed, await self._quarantine(parsed)))
+        for item in items:
+            parsed = self.event_for(item) if isinstance(item, Arrival) else item
+            if isinstance(parsed, AuditEvent):
+                events.append(parsed)
+                continue
+            if parsed is not item:  # rejected by the parser (the framing's are counted in)
+                self.counters.quarantined += 1
+            events.append(rejected_event(parsed, await self._quarantine(parsed)))
         return events
 
     # -- the writer ------------------------------------------------------------------
