@@ -7,10 +7,11 @@ One run prints three measures on one table:
 
 1. DICOM PS3.15 A.5 XML messages (RFC 5424 records, octet-counted) sent over TLS by a
    separate sender process (bench/ingest/sender.py, several connections, client
-   certificate) to pacsguard's receiver: messages/s received (parsed and queued) and
-   made durable in the site's audit log (SQLite, WAL, synchronous=FULL). The same run
-   against a receiver whose log is a no-op shows what parsing alone allows, so the
-   table says which part limits.
+   certificate) to pacsguard's receiver: messages/s received (framed and queued) and
+   made durable (parsed and committed) in the site's audit log (SQLite, WAL,
+   synchronous=FULL), and this process's CPU time per message. The same run against a
+   receiver whose log is a no-op shows what parsing alone allows, so the table says
+   which part limits.
 2. ``audit import`` of pacsguard's own JSONL export into a fresh site: events/s (and the
    same with a no-op log: parsing, keys and the duplicate check alone).
 3. The peer: Debian's rsyslog receiving the very same TLS stream (imtcp, gtls driver,
@@ -114,6 +115,7 @@ class _Done:
 class Sent:
     seconds_to: dict[str, float] = field(default_factory=dict)
     sender_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process (receiver, log writer, polling), all threads
 
 
 def drive(port: int, pki: Pki, frames: Path, connections: int, done: dict[str, Callable[[], bool]]) -> Sent:
@@ -128,7 +130,7 @@ def drive(port: int, pki: Pki, frames: Path, connections: int, done: dict[str, C
     if sender.stdout.readline().strip() != "ready":
         raise SystemExit("the sender could not connect")
     result = Sent()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     sender.stdin.write("go\n")
     sender.stdin.flush()
     pending = dict(done)
@@ -138,6 +140,7 @@ def drive(port: int, pki: Pki, frames: Path, connections: int, done: dict[str, C
                 result.seconds_to[name] = time.perf_counter() - start
                 del pending[name]
         time.sleep(0.005)
+    result.cpu_seconds = time.process_time() - cpu
     line = sender.stdout.readline().split()
     result.sender_seconds = float(line[1]) if len(line) == 2 else float("nan")
     sender.wait(timeout=60)
@@ -294,7 +297,7 @@ def main() -> None:
     for column in ("measure", "count", "seconds", "rate"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     rec, dur = real.seconds_to.get("received"), real.seconds_to.get("durable")
-    table.add_row("TLS → received (parsed, queued), real log", f"{n:,}", f"{rec or 0:.2f}", rate(n, rec))
+    table.add_row("TLS → received (framed, queued), real log", f"{n:,}", f"{rec or 0:.2f}", rate(n, rec))
     table.add_row("TLS → durable in the audit log", f"{n:,}", f"{dur or 0:.2f}", rate(n, dur))
     nd = null.seconds_to.get("durable")
     table.add_row("TLS → parsed, no-op log (receiver alone)", f"{n:,}", f"{nd or 0:.2f}", rate(n, nd))
@@ -304,6 +307,8 @@ def main() -> None:
     table.add_row("audit import of JSONL (durable)", f"{imported:,}", f"{imported_s:.2f}", rate(imported, imported_s))
     table.add_row("audit import of JSONL, no-op log", f"{parsed:,}", f"{parse_s:.2f}", rate(parsed, parse_s))
     console.print(table)
+    console.print(f"CPU of this process per TLS message (receiver, log writer, polling): real log "
+                  f"{real.cpu_seconds / n * 1e6:,.0f} µs, no-op log {null.cpu_seconds / n * 1e6:,.0f} µs")  # fmt: skip
     console.print(f"load average after: {os.getloadavg()}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -58,38 +59,30 @@ def _strip_namespaces(root: etree._Element) -> None:
             element.tag = tag.rsplit("}", 1)[-1]
 
 
-_Groups = dict[str, list[etree._Element]]
-
-
-def _groups(element: etree._Element) -> _Groups:
-    """The element's children by tag, in one pass (cheaper than a search per name)."""
-    groups: _Groups = {}
-    for child in element:
-        tag: object = child.tag
-        if isinstance(tag, str):
-            groups.setdefault(tag, []).append(child)
-    return groups
-
-
-def _first(groups: _Groups, name: str) -> etree._Element | None:
-    found = groups.get(name)
-    return found[0] if found else None
-
-
-def _attr(element: etree._Element, name: str) -> str | None:
-    value = element.get(name)
-    return str(value) if value is not None else None
+def _first(element: etree._Element | None, tag: str) -> etree._Element | None:
+    """The first child named ``tag`` (A.5 elements are unqualified once namespaces go)."""
+    if element is not None:
+        for child in element:
+            if child.tag == tag:
+                return child
+    return None
 
 
 def _code(element: etree._Element | None) -> Code | None:
+    """A coded value from its attributes: ``csd-code`` (A.5) or ``code``, the scheme and
+    the meaning; one ``get`` per attribute (building the attribute dict costs more)."""
     if element is None:
         return None
-    a: dict[str, str] = {str(k): str(v) for k, v in element.items()}
-    code = a.get("csd-code") or a.get("code")
+    get = element.get
+    code = get("csd-code") or get("code")
     if code is None:
         return None
-    scheme = a.get("codeSystemName") or a.get("codeSystem") or ""
-    return Code(code, scheme, a.get("displayName") or a.get("originalText") or "")
+    scheme = get("codeSystemName") or get("codeSystem") or ""
+    return Code(code, scheme, get("displayName") or get("originalText") or "")
+
+
+def _codes(elements: Iterable[etree._Element]) -> tuple[Code, ...]:
+    return tuple(code for code in map(_code, elements) if code is not None)
 
 
 def _b64(text: str) -> str:
@@ -118,45 +111,56 @@ def parse_time(text: str | None, notes: list[str]) -> datetime:
 
 
 def _participant(element: etree._Element) -> Participant:
-    roles = tuple(c for c in (_code(r) for r in element.iterchildren("RoleIDCode")) if c is not None)
-    a: dict[str, str] = {str(k): str(v) for k, v in element.items()}
+    get = element.get
     return Participant(
-        user_id=a.get("UserID", ""),
-        requestor=a.get("UserIsRequestor", "").strip().lower() == "true",
-        alternative_id=a.get("AlternativeUserID"),
-        name=a.get("UserName"),
-        network_id=a.get("NetworkAccessPointID"),
-        network_type=a.get("NetworkAccessPointTypeCode"),
-        roles=roles,
+        user_id=get("UserID") or "",
+        requestor=(get("UserIsRequestor") or "").strip().lower() == "true",
+        alternative_id=get("AlternativeUserID"),
+        name=get("UserName"),
+        network_id=get("NetworkAccessPointID"),
+        network_type=get("NetworkAccessPointTypeCode"),
+        roles=_codes(child for child in element if child.tag == "RoleIDCode"),
     )
 
 
-def _object(element: etree._Element) -> ParticipantObject:
-    parts = _groups(element)
-    details: list[tuple[str, str]] = []
-    for d in parts.get("ParticipantObjectDetail", ()):
-        kind, value = _attr(d, "type"), _attr(d, "value")
-        if kind is not None and value is not None:
-            details.append((kind, _b64(value)))
+def _described(description: etree._Element | None) -> tuple[int | None, tuple[str, ...]]:
+    """NumberOfInstances summed over the SOPClass children, and their Instance UIDs."""
     instances: int | None = None
     uids: list[str] = []
-    description = _first(parts, "ParticipantObjectDescription")
-    for sop in description.iterchildren("SOPClass") if description is not None else ():
-        count = _attr(sop, "NumberOfInstances")
+    for sop in description if description is not None else ():
+        if sop.tag != "SOPClass":
+            continue
+        count = sop.get("NumberOfInstances")
         if count is not None and count.strip().isdigit():
             instances = (instances or 0) + int(count)
-        uids.extend(uid for i in sop.iterchildren("Instance") if (uid := _attr(i, "UID")))
-    query = _first(parts, "ParticipantObjectQuery")
-    name = _first(parts, "ParticipantObjectName")
+        uids.extend(uid for i in sop if i.tag == "Instance" and (uid := i.get("UID")))
+    return instances, tuple(uids)
+
+
+def _object(element: etree._Element) -> ParticipantObject:
+    details: list[tuple[str, str]] = []
+    first: dict[str, etree._Element] = {}
+    for child in element:  # one pass: the details, and the first of each other child
+        tag = child.tag
+        if tag == "ParticipantObjectDetail":
+            kind, value = child.get("type"), child.get("value")
+            if kind is not None and value is not None:
+                details.append((kind, _b64(value)))
+        elif isinstance(tag, str):
+            first.setdefault(tag, child)
+    instances, uids = _described(first.get("ParticipantObjectDescription"))
+    query = first.get("ParticipantObjectQuery")
+    name = first.get("ParticipantObjectName")
+    get = element.get
     return ParticipantObject(
-        object_id=_attr(element, "ParticipantObjectID") or "",
-        type_code=_attr(element, "ParticipantObjectTypeCode"),
-        role=_attr(element, "ParticipantObjectTypeCodeRole"),
-        id_type=_code(_first(parts, "ParticipantObjectIDTypeCode")),
+        object_id=get("ParticipantObjectID") or "",
+        type_code=get("ParticipantObjectTypeCode"),
+        role=get("ParticipantObjectTypeCodeRole"),
+        id_type=_code(first.get("ParticipantObjectIDTypeCode")),
         name=name.text if name is not None else None,
         details=tuple(details),
         instances=instances,
-        instance_uids=tuple(uids),
+        instance_uids=uids,
         query=_b64(query.text or "") if query is not None else None,
     )
 
@@ -189,27 +193,26 @@ def parse_dicom_xml(data: bytes) -> Message:
     root = _parse_tree(data)
     if root.tag != "AuditMessage":
         raise MessageRejected("not-audit-message", f"root element <{str(root.tag)[:64]}> is not <AuditMessage>")
-    parts = _groups(root)
-    ident = _first(parts, "EventIdentification")
-    heads = _groups(ident) if ident is not None else {}
-    event_id = _code(_first(heads, "EventID"))
+    ident = _first(root, "EventIdentification")
+    event_id = _code(_first(ident, "EventID"))
     if ident is None or event_id is None:
         raise MessageRejected("not-audit-message", "the AuditMessage has no EventIdentification/EventID")
     notes: list[str] = []
-    occurred = parse_time(_attr(ident, "EventDateTime"), notes)
-    source = _first(parts, "AuditSourceIdentification")
-    description = _first(heads, "EventOutcomeDescription")
+    get = ident.get
+    occurred = parse_time(get("EventDateTime"), notes)
+    source = _first(root, "AuditSourceIdentification")
+    description = _first(ident, "EventOutcomeDescription")
     return Message(
         format="dicom",
         event_id=event_id,
         occurred_at=occurred,
-        action=_attr(ident, "EventActionCode"),
-        type_codes=tuple(c for c in (_code(t) for t in heads.get("EventTypeCode", ())) if c is not None),
-        outcome=_attr(ident, "EventOutcomeIndicator") or "0",
+        action=get("EventActionCode"),
+        type_codes=_codes(child for child in ident if child.tag == "EventTypeCode"),
+        outcome=get("EventOutcomeIndicator") or "0",
         description=description.text if description is not None else None,
-        audit_source_id=_attr(source, "AuditSourceID") if source is not None else None,
-        audit_site_id=_attr(source, "AuditEnterpriseSiteID") if source is not None else None,
-        participants=tuple(_participant(p) for p in parts.get("ActiveParticipant", ())),
-        objects=tuple(_object(o) for o in parts.get("ParticipantObjectIdentification", ())),
+        audit_source_id=source.get("AuditSourceID") if source is not None else None,
+        audit_site_id=source.get("AuditEnterpriseSiteID") if source is not None else None,
+        participants=tuple(_participant(p) for p in root if p.tag == "ActiveParticipant"),
+        objects=tuple(_object(o) for o in root if o.tag == "ParticipantObjectIdentification"),
         notes=tuple(notes),
     )

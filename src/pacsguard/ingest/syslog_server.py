@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from pacsguard.errors import IngestError
-from pacsguard.ingest.framing import Bad, Framer
-from pacsguard.ingest.receiver import Receiver
+from pacsguard.ingest.framing import Bad, Frame, Framer
+from pacsguard.ingest.receiver import Arrival, Receiver
+from pacsguard.ingest.store import Quarantined
 
 __all__ = ["ReceiverThread", "SyslogServer", "peer_subject", "server_tls_context"]
 
@@ -141,16 +142,10 @@ class SyslogServer:
         """One RFC 5426 datagram: one message, never waited for (dropped when full)."""
         r = self.receiver
         if len(data) <= r.options.max_message_bytes:
-            r.take_nowait(data, "udp", peer)
-            return
-        if r.queue.full():
-            r.counters.udp_dropped += 1
+            r.take_nowait(r.arrival(data, "udp", peer))
             return
         reason = f"datagram of {len(data)} bytes is over the limit of {r.options.max_message_bytes}"
-        item = r.rejected(data[: r.store.keep_bytes], len(data), "oversized", reason, "udp", peer, None)
-        r.counters.received += 1
-        r.counters.quarantined += 1
-        r.queue.put_nowait(item)
+        r.take_nowait(r.rejected(data[: r.store.keep_bytes], len(data), "oversized", reason, "udp", peer, None))
 
     # -- TLS ---------------------------------------------------------------------------
 
@@ -197,17 +192,22 @@ class SyslogServer:
         framer = Framer(r.options.max_message_bytes, r.store.keep_bytes)
         while True:
             data = await reader.read(_READ)
-            items = framer.feed(data) if data else []
-            end = framer.end() if not data else None
-            for item in [*items, *([end] if end else [])]:
-                if isinstance(item, Bad):
-                    await r.put(r.rejected(item.raw, item.size, item.reason, item.message, "tls", peer, subject))
-                    if item.fatal:
-                        r.counters.closed_lying += 1
-                else:
-                    await r.take(item.data, "tls", peer, subject)
+            if data:
+                items = [self._item(item, peer, subject) for item in framer.feed(data)]
+            else:
+                end = framer.end()
+                items = [self._item(end, peer, subject)] if end else []
+            await r.take_all(items)
             if not data or framer.broken:
                 return
+
+    def _item(self, item: Frame | Bad, peer: str | None, subject: str | None) -> Arrival | Quarantined:
+        r = self.receiver
+        if isinstance(item, Frame):
+            return r.arrival(item.data, "tls", peer, subject)
+        if item.fatal:
+            r.counters.closed_lying += 1
+        return r.rejected(item.raw, item.size, item.reason, item.message, "tls", peer, subject)
 
 
 class ReceiverThread:

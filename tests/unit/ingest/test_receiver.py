@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine
 
 from pacsguard.audit.export_dicom import AuditSource, to_dicom_xml
 from pacsguard.audit.export_fhir import to_fhir_json
 from pacsguard.audit.syslog import frame, syslog_record
+from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
-from pacsguard.ingest import IngestStore
+from pacsguard.ingest import IngestStore, Receiver, ReceiverOptions
 from tests.unit.audit.export_samples import sample
 from tests.unit.ingest.conftest import Pki, Running, logged, send_tls, send_udp, wait_for
 
@@ -185,3 +188,69 @@ def test_a_full_queue_drops_udp_and_counts_it(start_receiver: Start) -> None:
     assert (stats["received"], stats["udp_dropped"], stats["queue_depth"]) == (4, 7, 3)
     log.gate.set()
     running.wait("durable", 4)
+
+
+class HeldLog:
+    """An ``AuditAppender`` whose receipts resolve only when the test commits them."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[AuditEvent, asyncio.Future[AuditEvent]]] = []
+        self.most_in_flight = 0
+
+    def append(self, event: AuditEvent) -> Awaitable[AuditEvent]:
+        receipt = asyncio.get_running_loop().create_future()
+        self.held.append((event, receipt))
+        self.most_in_flight = max(self.most_in_flight, sum(not r.done() for _, r in self.held))
+        return receipt
+
+    def commit(self) -> None:
+        for event, receipt in self.held:
+            if not receipt.done():
+                receipt.set_result(event)
+
+
+async def _settle() -> None:
+    """Let the writer task run until it waits for the log (no timers involved)."""
+    for _ in range(100):
+        await asyncio.sleep(0)
+
+
+def test_the_writer_appends_one_half_batch_while_the_log_commits_the_other(
+    sqlite_engine: Engine, clock: FakeClock
+) -> None:
+    log = HeldLog()
+    receiver = Receiver(log, IngestStore(sqlite_engine), clock, ReceiverOptions(batch=4))
+
+    async def scenario() -> None:
+        await receiver.take_all(receiver.arrival(record("study.read", i), "tls", None) for i in range(10))
+        receiver.start()
+        await _settle()
+        assert (len(log.held), receiver.queue.qsize()) == (4, 6)  # two halves appended, none durable
+        while receiver.counters.durable < 10:
+            log.commit()
+            await _settle()
+        await receiver.stop()
+
+    asyncio.run(scenario())
+    assert log.most_in_flight == 4  # never more than a batch waiting for the log
+    assert [e.occurred_at for e, _ in log.held] == [sample("study.read", i).occurred_at for i in range(10)]
+
+
+def test_a_message_keeps_the_time_it_arrived_not_the_time_it_was_parsed(
+    sqlite_engine: Engine, clock: FakeClock
+) -> None:
+    log = HeldLog()
+    receiver = Receiver(log, IngestStore(sqlite_engine), clock)
+    arrived = clock.now()
+
+    async def scenario() -> None:
+        await receiver.take(record("study.read"), "tls", "192.0.2.9:6514", "CN=CT7")
+        clock.advance(timedelta(seconds=30))  # the writer parses it only now
+        receiver.start()
+        await _settle()
+        log.commit()
+        await receiver.stop()
+
+    asyncio.run(scenario())
+    ((event, _),) = log.held
+    assert event.detail["ingest"]["received_at"] == arrived.isoformat()  # type: ignore[index,call-overload]
