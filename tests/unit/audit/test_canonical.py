@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pacsguard.audit.canonical import (
@@ -206,3 +206,40 @@ def test_the_time_is_written_as_isoformat_in_utc_by_both_paths(when: datetime) -
 def test_the_fast_path_takes_the_common_event() -> None:
     assert _prepare_clean(event(), Limits()) is not None
     assert _prepare_clean(event(detail={"f": 1.5}), Limits()) is None  # floats take the RFC 8785 encoder
+
+
+def test_the_fast_path_takes_non_ascii_detail_and_leaves_what_it_cannot_write_exactly() -> None:
+    assert _prepare_clean(event(detail={"name": "Müller", "note": "数据", "k\u00e9": ["ü"]}), Limits()) is not None
+    refused = [
+        {"f": 2.0},  # a float that equals an int
+        {"n": 2**53},
+        {"s": "x" * 2049},  # over Limits.max_string
+        {"x" * 2049: 1},
+        {"t": ("a", "b")},  # written as a list: would read back as something else
+        {"b": b"raw"},
+        {"d": datetime(2026, 1, 1, tzinfo=UTC)},
+        {1: "int key"},
+        {"s": {"a", "b"}},
+        {"lone": "\ud800"},
+        {"\ue000": 1, "\U0001f600": 2},  # RFC 8785 sorts these two keys the other way round
+    ]
+    for detail in refused:
+        assert _prepare_clean(event(detail=detail), Limits()) is None, detail
+        assert rfc8785.dumps(json.loads(prepare(event(detail=detail)).canonical(1))) == prepare(
+            event(detail=detail)
+        ).canonical(1)
+    deep: dict[str, Any] = {}
+    inner = deep
+    for _ in range(12):  # deeper than the fast path reads
+        inner["k"] = inner = {}
+    assert _prepare_clean(event(detail=deep), Limits()) is None
+    assert json.loads(prepare(event(detail=deep)).canonical(1))["detail"] == deep
+
+
+@settings(deadline=None)  # the first example of each limit builds that limit's reader
+@given(st.dictionaries(st.text(max_size=4), plain_values, max_size=4), st.sampled_from([0, 3, 6]))
+def test_the_detail_limit_holds_on_both_paths(detail: dict[str, Any], limit: int) -> None:
+    e = event(detail=detail)
+    fast = _prepare_clean(e, Limits(max_string=limit))
+    slow = _prepare_any(e, Limits(max_string=limit))
+    assert fast is None or fast.canonical(3) == slow.canonical(3)
