@@ -45,6 +45,7 @@ from pacsguard.audit.export_dicom import AuditSource  # noqa: E402
 from pacsguard.audit.export_files import write_jsonl  # noqa: E402
 from pacsguard.audit.syslog import frame, syslog_record  # noqa: E402
 from pacsguard.cli import main as cli  # noqa: E402
+from pacsguard.collector import few_collections  # noqa: E402
 from pacsguard.domain import Actor, AuditEvent, ObjectRef  # noqa: E402
 from pacsguard.ingest import IngestStore, Receiver, ReceiverOptions, ReceiverThread, SyslogServer  # noqa: E402
 from pacsguard.ingest.importer import Importer  # noqa: E402
@@ -163,10 +164,11 @@ def receiver_run(site: Path, pki: Pki, frames: Path, n: int, connections: int, n
         assert thread.server is not None
         assert thread.server.tls_address is not None
         port = thread.server.tls_address[1]
-        return drive(port, pki, frames, connections, {
-            "received": lambda: thread.stats()["received"] >= n,
-            "durable": lambda: thread.stats()["durable"] >= n,
-        })  # fmt: skip
+        with few_collections():  # as 'pacsguard serve' runs the receiver
+            return drive(port, pki, frames, connections, {
+                "received": lambda: thread.stats()["received"] >= n,
+                "durable": lambda: thread.stats()["durable"] >= n,
+            })  # fmt: skip
     finally:
         thread.stop()
         opened.close()

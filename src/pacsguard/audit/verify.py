@@ -32,10 +32,10 @@ from pacsguard.audit._rowcheck import (
     Finding,
     check_chunk,
     check_range,
-    collector_paused,
 )
 from pacsguard.audit.heads import SignedHead, verify_head
 from pacsguard.audit.store import AuditStore, Pruned, db_reason
+from pacsguard.collector import paused
 from pacsguard.storage.audit_tables import audit_events
 
 __all__ = ["Finding", "VerifyReport", "verify"]  # Finding is defined in _rowcheck
@@ -200,7 +200,7 @@ def _check_nodes(engine: Engine, scan: _Scan, report: VerifyReport) -> None:
             n = len(joined) // 32
             if stored.get(level, (0, 0, -1)) == (n, 0, n - 1):
                 cursor.execute(f"SELECT hash FROM audit_nodes WHERE level = {mark} ORDER BY idx", (level,))  # noqa: S608
-                with collector_paused(), suppress(TypeError):  # TypeError: a hash that is not bytes
+                with paused(), suppress(TypeError):  # TypeError: a hash that is not bytes
                     if b"".join([r[0] for r in cursor.fetchall()]) == joined:
                         continue
             cursor.execute(f"SELECT idx, hash FROM audit_nodes WHERE level = {mark} ORDER BY idx", (level,))  # noqa: S608

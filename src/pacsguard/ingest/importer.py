@@ -27,10 +27,8 @@ A bad line or document is reported with its file and line number; the rest still
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -41,6 +39,7 @@ from typing import Any, NamedTuple, TextIO
 from pacsguard.audit.export_files import event_from_json
 from pacsguard.audit.log import AuditLog, Receipt
 from pacsguard.clock import Clock
+from pacsguard.collector import few_collections
 from pacsguard.domain import AuditEvent
 from pacsguard.domain.events import JsonValue
 from pacsguard.errors import AuditExportError, IngestError, MessageRejected
@@ -55,7 +54,6 @@ __all__ = ["DEFAULT_SOURCE", "FORMATS", "ImportReport", "Importer"]
 
 FORMATS = ("jsonl", "fhir", "dicom")
 DEFAULT_SOURCE = "import"
-_GC_YOUNG_THRESHOLD = 50_000
 
 
 @dataclass
@@ -225,7 +223,7 @@ class Importer:
             raise IngestError(f"unknown import format {fmt!r}: use one of {', '.join(FORMATS)}")
         problems: list[tuple[int, str]] = []
         try:
-            with _few_collections(), path.open(encoding="utf-8", errors="surrogateescape") as file:
+            with few_collections(), path.open(encoding="utf-8", errors="surrogateescape") as file:
                 self._import(file, path, fmt, problems, progress)
         except OSError as exc:
             raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from exc
@@ -295,32 +293,6 @@ class Importer:
         self.report.imported += len(seqs)
         if progress is not None:
             progress(batch.entries)
-
-
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    """Run a bulk import with the cyclic garbage collector mostly out of the way.
-
-    An import allocates a dozen containers per event that live for a batch: with the
-    default threshold (700) the collector ran some 800 times per 50,000 events,
-    rescanning every module, class and the batches in flight: 1.4-1.7 s of the 7-8 s of
-    CPU the import took (the audit writer thread's included). Freezing what exists
-    before the import and collecting the youngest generation every 50,000 allocations
-    cuts that to 0.01 s; cyclic garbage, which an import hardly makes, is still
-    collected. Both settings are process-wide and restored afterwards (an import runs in
-    the CLI process); a freeze made by someone else is left alone.
-    """
-    thresholds = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if freeze:
-            gc.unfreeze()
 
 
 def _chunks(read: Iterator[_Read], size: int, problems: list[tuple[int, str]]) -> Iterator[list[_Entry]]:
