@@ -14,6 +14,7 @@ A corrupted database ends with a ``VerifyReport``, never an exception.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -71,15 +72,15 @@ def verify(
     public_key: Ed25519PublicKey | None,
     *,
     progress: Progress | None = None,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Verify the audit log in ``engine``; heads are checked against ``public_key``.
 
     ``workers`` > 1 checks event rows in that many worker processes (the tree is still
-    joined in order here). One is the default: on the 2-core machine measured (bench/
-    README.md), two workers were no faster at a million events and burned more CPU, and
-    starting one costs about a second. Never raises for a corrupted or unreadable
-    database: problems become findings.
+    joined in order here). ``None``: two when the log holds more than two ranges of
+    ``CHUNK`` events and the machine has two cores, else one (starting a worker costs
+    about a second). Never raises for a corrupted or unreadable database: problems become
+    findings.
     """
     report = VerifyReport()
     try:
@@ -95,6 +96,8 @@ def verify(
     end = max(0 if last is None else int(last) + 1, cut)
     scan = _Scan()
     try:
+        if workers is None:
+            workers = 2 if end > 2 * CHUNK and (os.cpu_count() or 1) > 1 else 1
         scan.run(_chunks(engine, end, workers, cut), end, report, progress)
     except (SQLAlchemyError, OSError, BrokenProcessPool) as exc:
         report.findings.append(Finding(scan.size, "unreadable", f"reading failed: {db_reason(exc)}"))

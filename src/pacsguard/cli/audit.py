@@ -75,9 +75,8 @@ def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | Non
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Processes that check events (more pay only with cores to spare: see bench/README.md).",
+    default=None,
+    help="Processes that check events (default: 2 on a log over 131,072 events with 2 cores, else 1).",
 )
 @click.option(
     "--segments",
@@ -85,7 +84,7 @@ def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey | Non
     default=None,
     help="Also check the archive segments in this directory (written by 'pacsguard audit archive').",
 )
-def verify_command(site: Path | None, public_key: Path | None, workers: int, segments: Path | None) -> None:
+def verify_command(site: Path | None, public_key: Path | None, workers: int | None, segments: Path | None) -> None:
     """Recompute every event, the Merkle tree and every signed head; exit 1 on the first difference."""
     settings = load_settings(site)
     key = _public_key(settings, public_key)
