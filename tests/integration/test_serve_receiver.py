@@ -27,6 +27,7 @@ from tests.postgres import free_port
 from tests.serving import serve_process
 from tests.tls import write_pair
 from tests.unit.audit.export_samples import sample
+from tests.unit.ingest.conftest import send_over_tls
 
 TLS_TYPES = ["login.success", "study.read", "study.export"]
 UDP_TYPE = "study.query"
@@ -58,16 +59,6 @@ def _record(event_type: str, index: int) -> bytes:
     return syslog_record(sample(event_type, index), hostname="mr9.example", app_name="atna", source=AuditSource("MR-9"))
 
 
-def _send_tls(port: int, context: ssl.SSLContext, data: bytes) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        try:
-            with context.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(data)
-                tls.unwrap()
-        except OSError:
-            pass  # a refused handshake: the receiver's counters tell what happened
-
-
 def _counters(base: str, verify: ssl.SSLContext) -> dict[str, float]:
     text = httpx.get(f"{base}/metrics", verify=verify).text
     return {m[1]: float(m[2]) for m in re.finditer(r"^pacsguard_ingest_(\w+?)(?:_total)? (\S+)$", text, re.M)}
@@ -90,8 +81,9 @@ def test_serve_runs_the_receiver_into_the_sites_log(
     with serve_process(path, "--no-monitor", verify=trust) as base:
         assert "ATNA receiver: syslog over TLS" in (path / "serve.log").read_text()
         records = b"".join(frame(_record(t, i)) for i, t in enumerate(TLS_TYPES))
-        _send_tls(tls_port, _client(path, tmp_path, certificate=True), records)
-        _send_tls(tls_port, _client(path, tmp_path, certificate=False), frame(_record("login.failure", 9)))
+        address = ("127.0.0.1", tls_port)
+        send_over_tls(_client(path, tmp_path, certificate=True), address, records)
+        send_over_tls(_client(path, tmp_path, certificate=False), address, frame(_record("login.failure", 9)))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.sendto(_record(UDP_TYPE, len(TLS_TYPES)), ("127.0.0.1", udp_port))
         counters = _wait(

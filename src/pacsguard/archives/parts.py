@@ -24,7 +24,15 @@ from pacsguard.archives.query import is_valid_uid
 
 UNDEFINED = 0xFFFFFFFF
 
-__all__ = ["PartRefused", "inspect_part", "join_related", "related_boundary", "related_pieces", "split_related"]
+__all__ = [
+    "PartRefused",
+    "inspect_part",
+    "join_related",
+    "part_headers",
+    "related_boundary",
+    "related_pieces",
+    "split_related",
+]
 
 
 class PartRefused(Exception):
@@ -144,14 +152,20 @@ def _part(chunk: bytes) -> tuple[dict[str, str], bytes]:
     head, sep, payload = chunk[2:].partition(b"\r\n\r\n")
     if not sep:
         raise ValueError("multipart part without a header block")
+    return part_headers(head), payload
+
+
+def part_headers(block: bytes) -> dict[str, str]:
+    """The header block of one multipart part (lower-cased names); ``ValueError`` if a
+    line is not ``name: value``."""
     headers: dict[str, str] = {}
-    for line in head.decode("latin-1").split("\r\n"):
+    for line in block.decode("latin-1").split("\r\n"):
         name, colon, value = line.partition(":")
         if line and not colon:
             raise ValueError(f"malformed part header: {line[:60]!r}")
         if line:
             headers[name.strip().lower()] = value.strip()
-    return headers, payload
+    return headers
 
 
 def related_pieces(parts: list[bytes], boundary: str, part_type: str = "application/dicom") -> list[bytes]:

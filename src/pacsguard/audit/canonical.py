@@ -144,10 +144,13 @@ def _prepare_clean(event: AuditEvent, limits: Limits) -> Prepared | None:
     if actor is None or objects is None or decision is None:
         return None
     occurred_us = to_us(occurred)
-    encoded = (
-        f'{{"actor":{actor},"decision":{decision},"detail":{detail_json.decode()},"objects":{objects},'
-        f'"occurred_at":"{_timestamp(occurred_us)}",{_OUTCOME_JSON[outcome]}'
-    ).encode()
+    encoded = b"".join(  # the detail stays bytes (it may be long); the rest is short ASCII
+        (
+            f'{{"actor":{actor},"decision":{decision},"detail":'.encode(),
+            detail_json,
+            f',"objects":{objects},"occurred_at":"{_timestamp(occurred_us)}",{_OUTCOME_JSON[outcome]}'.encode(),
+        )
+    )
     if len(encoded) > limits.max_detail_bytes:
         return None  # the detail may need bounding
     return Prepared(event, encoded, _escape(event_type).encode("utf-8"), occurred_us)

@@ -94,13 +94,18 @@ class _Batch:
         return wrapped
 
     def recorded(self, first: int, index: int) -> AuditEvent:
+        slot = self.slot(index)
+        return self.prepared[slot].recorded(first + slot)
+
+    def slot(self, index: int) -> int:
+        """Where item ``index`` stands among the encoded events (its seq is ``first`` plus
+        this); raises the refusal if that event could not be encoded."""
         if not self.errors:  # nearly always: every event of the batch encoded
-            return self.prepared[index].recorded(first + index)
+            return index
         error = self.errors.get(index)
         if error is not None:
             raise error
-        slot = index - sum(1 for i in self.errors if i < index)  # refused events take no seq
-        return self.prepared[slot].recorded(first + slot)
+        return index - sum(1 for i in self.errors if i < index)  # refused events take no seq
 
 
 class Receipt:
@@ -118,6 +123,11 @@ class Receipt:
         Raises ``AuditUnavailable`` if it could not be written.
         """
         return self._batch.recorded(self._batch.future.result(timeout), self._index)
+
+    def seq(self, timeout: float | None = None) -> int:
+        """Wait as ``result`` does; only the sequence number (the event is not rebuilt:
+        a bulk import needs no more)."""
+        return self._batch.future.result(timeout) + self._batch.slot(self._index)
 
     def done(self) -> bool:
         return self._batch.future.done()

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydicom import dcmread
 
 from pacsguard.archives import Retrieved
-from pacsguard.archives.parts import related_boundary
+from pacsguard.archives.parts import part_headers, related_boundary
 from pacsguard.errors import ArchiveUnavailable
 
 __all__ = [
@@ -125,7 +125,7 @@ class PartSplitter:
             if len(data) - pos > _MAX_PART_HEADERS:
                 raise ValueError("a multipart part has an overlong header block")
             return None
-        out.append(_headers(data[pos:end]))
+        out.append(part_headers(data[pos:end]))
         self._state = "body"
         return end + 4
 
@@ -172,18 +172,6 @@ class PartSplitter:
         return None
 
 
-def _headers(block: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in block.decode("latin-1").split("\r\n"):
-        name, colon, value = line.partition(":")
-        if line and not colon:
-            raise ValueError(f"malformed part header: {line[:60]!r}")
-        if line:
-            headers[name.strip().lower()] = value.strip()
-    return headers
-
-
-# --- the sealed spool ----------------------------------------------------------------------
 class SealedSpool:
     """A write-then-read-once store of records on an unlinked temporary file, each sealed
     with AES-256-GCM under a key made for this spool alone. Records are read back in the

@@ -285,11 +285,9 @@ class Importer:
 
     def _settle(self, batch: _InFlight, progress: Callable[[int], None] | None) -> None:
         """Wait until ``batch`` is durable, then record its keys."""
-        seqs = [receipt.result().seq for receipt in batch.receipts]
-        self.store.remember(
-            [(key, self.source, seq) for key, seq in zip(batch.keys, seqs, strict=True) if seq is not None],
-            batch.received_at,
-        )
+        seqs = [receipt.seq() for receipt in batch.receipts]
+        self.store.remember([(key, self.source, seq) for key, seq in zip(batch.keys, seqs, strict=True)],
+                            batch.received_at)  # fmt: skip
         self.report.imported += len(seqs)
         if progress is not None:
             progress(batch.entries)

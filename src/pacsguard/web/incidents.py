@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
+from pacsguard.domain.events import JsonValue
 from pacsguard.errors import IncidentError, NotFound
 from pacsguard.gateway import Gateway
 from pacsguard.gateway.auth import Caller
@@ -101,6 +102,12 @@ def incidents_router(gateway: Gateway, desk: Desk) -> APIRouter:
     router = APIRouter(tags=["incidents"])
     as_officer = officer(gateway)
 
+    async def save(caller: Caller, changed: Incident, change: dict[str, JsonValue]) -> IncidentDetail:
+        """Record the officer's change (durably, before it is made), store it, show the result."""
+        await update_recorded(gateway, caller, {"incident": changed.id, **change})
+        await in_thread(desk.store.save_incident, changed)
+        return await in_thread(_detail, desk, changed.id)
+
     @router.get("/incidents", summary="Incidents, newest first")
     async def list_incidents(
         caller: Caller = Depends(as_officer),  # noqa: B008
@@ -125,11 +132,8 @@ def incidents_router(gateway: Gateway, desk: Desk) -> APIRouter:
         current = await in_thread(_incident, desk, incident_id)
         by = caller.subject.principal_id
         changed = transition(current, change.state, by, gateway.clock.now(), change.note)
-        await update_recorded(gateway, caller, {"incident": incident_id, "change": "state",
-                                                "from": current.state.value, "to": change.state.value,
-                                                "note": change.note})  # fmt: skip
-        await in_thread(desk.store.save_incident, changed)
-        return await in_thread(_detail, desk, incident_id)
+        return await save(caller, changed, {"change": "state", "from": current.state.value,
+                                            "to": change.state.value, "note": change.note})  # fmt: skip
 
     @router.post("/incidents/{incident_id}/owner", summary="Give the incident to a security officer")
     async def change_owner(
@@ -141,10 +145,7 @@ def incidents_router(gateway: Gateway, desk: Desk) -> APIRouter:
         changed = assign(current, change.owner)
         if not await in_thread(is_active_officer, gateway.directory, change.owner):
             raise IncidentError(f"{change.owner!r} is not an active security officer: only officers own incidents")
-        await update_recorded(gateway, caller, {"incident": incident_id, "change": "owner",
-                                                "from": current.owner, "to": change.owner})  # fmt: skip
-        await in_thread(desk.store.save_incident, changed)
-        return await in_thread(_detail, desk, incident_id)
+        return await save(caller, changed, {"change": "owner", "from": current.owner, "to": change.owner})
 
     @router.post("/incidents/{incident_id}/checklist/{step}", summary="Mark a response step done, with a note")
     async def step_done(
@@ -155,10 +156,7 @@ def incidents_router(gateway: Gateway, desk: Desk) -> APIRouter:
     ) -> IncidentDetail:
         current = await in_thread(_incident, desk, incident_id)
         changed = tick(current, step, gateway.clock.now(), caller.subject.principal_id, done.note)
-        await update_recorded(gateway, caller, {"incident": incident_id, "change": "checklist", "step": step,
-                                                "note": done.note})  # fmt: skip
-        await in_thread(desk.store.save_incident, changed)
-        return await in_thread(_detail, desk, incident_id)
+        return await save(caller, changed, {"change": "checklist", "step": step, "note": done.note})
 
     return router
 

@@ -1,18 +1,22 @@
-"""Fixtures for the audit log tests: a signing key and a factory of open logs."""
+"""Fixtures for the audit log tests: a signing key, a factory of open logs, and sites whose
+log holds sample events (for the CLI tests)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from pacsguard.audit import AuditLog, AuditOptions
 from pacsguard.clock import FakeClock
 from pacsguard.domain.events import Actor, AuditEvent, ObjectRef
+from pacsguard.storage import make_engine, migrate
 
 OpenLog = Callable[..., AuditLog]
 
@@ -38,6 +42,35 @@ def open_log(engine: Engine, signing_key: Ed25519PrivateKey, clock: FakeClock) -
     yield open_
     for log in opened:
         log.close()
+
+
+@pytest.fixture
+def logged_site(make_site: Callable[..., Path], clock: FakeClock) -> Callable[..., Path]:
+    """A factory: a scaffolded site with a signing key (``pki/signing-key.pem``) whose
+    audit log holds ``fill(n)`` sample events for each ``n`` given, in order, with a
+    signed head every ``head_every`` events."""
+
+    def make(*fills: int, head_every: int = AuditOptions().head_every_events) -> Path:
+        site = make_site()
+        key = Ed25519PrivateKey.generate()
+        (site / "pki").mkdir(exist_ok=True)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        (site / "pki" / "signing-key.pem").write_bytes(pem)
+        engine = make_engine(f"sqlite:///{site / 'pacsguard.db'}")
+        migrate(engine)
+        try:
+            with AuditLog(
+                engine, signing_key=key, clock=clock, options=AuditOptions(head_every_events=head_every)
+            ) as log:
+                for n in fills:
+                    fill(log, clock, n)
+        finally:
+            engine.dispose()
+        return site
+
+    return make
 
 
 def sample(i: int, clock: FakeClock, **kwargs: Any) -> AuditEvent:

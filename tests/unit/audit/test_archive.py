@@ -7,13 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from pacsguard.audit import AuditLog, AuditOptions, merkle
+from pacsguard.audit import AuditOptions, merkle
 from pacsguard.audit._rowcheck import subtree_levels
 from pacsguard.audit.archive import archive_segments, verify_segments
 from pacsguard.audit.canonical import canonical_bytes
@@ -21,7 +20,6 @@ from pacsguard.audit.store import AuditStore
 from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.errors import AuditError
-from pacsguard.storage import make_engine, migrate
 from tests.unit.audit.conftest import OpenLog, fill
 
 
@@ -105,18 +103,9 @@ def test_a_whole_subtree_is_proved_in_any_larger_tree(size: int, level: int, dat
 
 
 def test_cli_archive_then_verify_segments(
-    make_site: Callable[..., Path], clock: FakeClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    logged_site: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = make_site()
-    key = Ed25519PrivateKey.generate()
-    (site / "pki").mkdir(exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    (site / "pki" / "signing-key.pem").write_bytes(pem)
-    engine = make_engine(f"sqlite:///{site / 'pacsguard.db'}")
-    migrate(engine)
-    with AuditLog(engine, signing_key=key, clock=clock) as log:
-        fill(log, clock, 12)
-    engine.dispose()
+    site = logged_site(12)
     out_dir = tmp_path / "segments"
     archive = ["audit", "archive", "--site", str(site), "--output", str(out_dir)]
     assert main([*archive, "--before", "9", "--level", "2"]) == 0

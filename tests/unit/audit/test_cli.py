@@ -7,32 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
-from pacsguard.audit import AuditLog, AuditOptions, check_consistency, check_inclusion
+from pacsguard.audit import check_consistency, check_inclusion
 from pacsguard.cli import main
-from pacsguard.clock import FakeClock
-from pacsguard.storage import make_engine, migrate
-from tests.unit.audit.conftest import fill
+from pacsguard.storage import make_engine
 
 
 @pytest.fixture
-def site(make_site: Callable[..., Path], clock: FakeClock) -> Path:
+def site(logged_site: Callable[..., Path]) -> Path:
     """A site with a signing key and 30 events, a head every 10."""
-    site = make_site()
-    key = Ed25519PrivateKey.generate()
-    (site / "pki").mkdir(exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    (site / "pki" / "signing-key.pem").write_bytes(pem)
-    engine = make_engine(f"sqlite:///{site / 'pacsguard.db'}")
-    migrate(engine)
-    with AuditLog(engine, signing_key=key, clock=clock, options=AuditOptions(head_every_events=10)) as log:
-        for _ in range(3):
-            fill(log, clock, 10)
-    engine.dispose()
-    return site
+    return logged_site(10, 10, 10, head_every=10)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

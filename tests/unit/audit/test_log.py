@@ -188,6 +188,9 @@ def test_one_event_that_cannot_be_encoded_is_refused_alone(open_log: OpenLog, en
     assert recorded.occurred_at == sample(2, clock).occurred_at
     assert log.size == 2
     assert verify(engine, None).ok
+    assert (good.seq(), after.seq()) == (0, 1)  # the seq alone, as a bulk import asks for it
+    with pytest.raises(AuditUnavailable, match="cannot encode"):
+        bad.seq()
 
 
 def test_a_large_batch_is_stored_exactly(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:

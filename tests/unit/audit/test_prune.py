@@ -6,12 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from pacsguard.audit import AuditLog, AuditOptions, merkle, verify
+from pacsguard.audit import AuditLog, merkle, verify
 from pacsguard.audit.archive import archive_segments
 from pacsguard.audit.proofs import check_consistency, check_inclusion, consistency, inclusion
 from pacsguard.audit.prune import check_pruned_files, prune
@@ -186,17 +185,9 @@ def test_postgres_still_refuses_deleting_retained_rows(
 
 
 def test_cli_prune_then_verify(
-    make_site: Callable[..., Path], clock: FakeClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    logged_site: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = make_site()
-    key = Ed25519PrivateKey.generate()
-    (site / "pki").mkdir(exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    (site / "pki" / "signing-key.pem").write_bytes(pem)
-    engine = make_engine(f"sqlite:///{site / 'pacsguard.db'}")
-    migrate(engine)
-    with AuditLog(engine, signing_key=key, clock=clock, options=AuditOptions(head_every_events=4)) as opened:
-        fill(opened, clock, 12)
+    site = logged_site(12, head_every=4)
     out_dir = tmp_path / "segments"
     prune_cmd = ["audit", "prune", "--site", str(site), "--segments", str(tmp_path)]
     assert main([*prune_cmd, "--before", "8"]) == 1
@@ -212,4 +203,3 @@ def test_cli_prune_then_verify(
     assert "ok:" in out
     (out_dir / "segment-000000000004-000000000008.jsonl").write_bytes(b"{}\n" * 4)
     assert main(["audit", "verify", "--site", str(site), "--segments", str(out_dir)]) == 1
-    engine.dispose()

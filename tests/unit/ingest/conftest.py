@@ -146,12 +146,17 @@ def client_context(pki: Pki, cert: tuple[Path, Path] | None) -> ssl.SSLContext:
 
 
 def send_tls(pki: Pki, address: tuple[str, int], data: bytes, cert: tuple[Path, Path] | None = None) -> None:
+    """``send_over_tls`` trusting ``pki``'s CA, with ``cert`` as the client certificate."""
+    send_over_tls(client_context(pki, cert), address, data)
+
+
+def send_over_tls(context: ssl.SSLContext, address: tuple[str, int], data: bytes) -> None:
     """Connect, send ``data`` and close with a TLS close_notify; errors after the data
     was handed over (the receiver closed first, or refused us) are left to the caller's
     checks of what the receiver counted."""
     with socket.create_connection(address, timeout=DEADLINE) as raw:
         try:
-            with client_context(pki, cert).wrap_socket(raw, server_hostname="localhost") as tls:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
                 tls.sendall(data)
                 tls.unwrap()
         except OSError:

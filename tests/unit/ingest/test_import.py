@@ -26,10 +26,10 @@ from pacsguard.domain import AuditEvent
 from pacsguard.errors import AuditUnavailable, IngestError
 from pacsguard.ingest import IngestStore
 from pacsguard.ingest.importer import Importer
-from pacsguard.monitor import Engine, load_rules
+from pacsguard.monitor import load_rules
 from tests.unit.audit.export_samples import sample
 from tests.unit.ingest.conftest import logged
-from tests.unit.monitor.conftest import Feed
+from tests.unit.monitor.conftest import attack_history
 
 MakeSite = Callable[..., Path]
 
@@ -116,16 +116,7 @@ def test_dicom_one_per_line_and_one_pretty_document(make_site: MakeSite, tmp_pat
 
 
 def _history() -> list[AuditEvent]:
-    clock = FakeClock()
-    feed = Feed(Engine(load_rules().rules), clock)
-    feed("login.success")
-    clock.advance(days=2)
-    feed.many(9, "login.failure", every=30)
-    feed("login.success", device="evil-1")
-    feed.spaced([{"study": f"1.2.{i}"} for i in range(16)], "study.export", every=20)
-    clock.advance(days=1)
-    feed("break_glass.granted", detail={"reason": "trauma"})
-    return [replace(e, seq=None) for e in feed.sent]
+    return [replace(e, seq=None) for e in attack_history(load_rules().rules, FakeClock()).sent]
 
 
 def test_export_then_import_into_a_fresh_site_gives_the_same_replay_alerts(make_site: MakeSite, tmp_path: Path) -> None:

@@ -82,3 +82,17 @@ def default_rules() -> tuple[Rule, ...]:
 @pytest.fixture
 def feed(default_rules: tuple[Rule, ...], clock: FakeClock) -> Feed:
     return Feed(Engine(default_rules), clock)
+
+
+def attack_history(rules: tuple[Rule, ...], clock: FakeClock) -> Feed:
+    """Three days of one user's events that set off several rules: failed sign-ins, a new
+    device, an export spike and a break-glass (the replay and import round-trip tests)."""
+    feed = Feed(Engine(rules), clock)
+    feed("login.success")
+    clock.advance(days=2)
+    feed.many(9, "login.failure", every=30)
+    feed("login.success", device="evil-1")
+    feed.spaced([{"study": f"1.2.{i}"} for i in range(16)], "study.export", every=20)
+    clock.advance(days=1)
+    feed("break_glass.granted", detail={"reason": "trauma"})
+    return feed

@@ -13,19 +13,7 @@ from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.domain.events import AuditEvent, DecisionRef
 from pacsguard.monitor import Engine, JsonlEventSource, Rule, event_from_json, event_to_json
-from tests.unit.monitor.conftest import Feed
-
-
-def _history(rules: tuple[Rule, ...], clock: FakeClock) -> Feed:
-    feed = Feed(Engine(rules), clock)
-    feed("login.success")
-    clock.advance(days=2)
-    feed.many(9, "login.failure", every=30)
-    feed("login.success", device="evil-1")
-    feed.spaced([{"study": f"1.2.{i}"} for i in range(16)], "study.export", every=20)
-    clock.advance(days=1)
-    feed("break_glass.granted", detail={"reason": "trauma"})
-    return feed
+from tests.unit.monitor.conftest import attack_history
 
 
 def _unwrapped(text: str) -> str:
@@ -43,7 +31,7 @@ def _write(path: Path, events: list[AuditEvent], *extra: str) -> Path:
 def test_replay_gives_the_same_alerts_as_live_feeding(
     default_rules: tuple[Rule, ...], clock: FakeClock, tmp_path: Path
 ) -> None:
-    feed = _history(default_rules, clock)
+    feed = attack_history(default_rules, clock)
     engine = Engine(default_rules)
     live = [a for e in feed.sent for a in engine.process(e)]
     source = JsonlEventSource(_write(tmp_path / "events.jsonl", feed.sent))
@@ -64,7 +52,7 @@ def test_events_round_trip_through_json() -> None:
 
 
 def test_bad_lines_are_counted_and_named(tmp_path: Path, clock: FakeClock, default_rules: tuple[Rule, ...]) -> None:
-    feed = _history(default_rules, clock)
+    feed = attack_history(default_rules, clock)
     path = _write(tmp_path / "e.jsonl", feed.sent, "{not json", '{"type": "x"}', '{"type": "x", "occurred_at": "soon"}')
     source = JsonlEventSource(path)
     assert len(list(source.events())) == len(feed.sent)
@@ -73,7 +61,7 @@ def test_bad_lines_are_counted_and_named(tmp_path: Path, clock: FakeClock, defau
 
 
 def test_since_and_until_select_a_stretch(tmp_path: Path, clock: FakeClock, default_rules: tuple[Rule, ...]) -> None:
-    feed = _history(default_rules, clock)
+    feed = attack_history(default_rules, clock)
     path = _write(tmp_path / "e.jsonl", feed.sent)
     since = datetime(2026, 1, 7, tzinfo=UTC)
     until = datetime(2026, 1, 8, tzinfo=UTC)
@@ -88,7 +76,7 @@ def site_with_events(
     make_site: Callable[..., Path], default_rules: tuple[Rule, ...], clock: FakeClock
 ) -> tuple[Path, Path]:
     site = make_site(**{"rules__site.yaml": "overrides:\n  - id: breakglass.used\n    enabled: false\n"})
-    feed = _history(default_rules, clock)
+    feed = attack_history(default_rules, clock)
     return site, _write(site / "events.jsonl", feed.sent)
 
 
