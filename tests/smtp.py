@@ -4,6 +4,7 @@ runs it and yields the ``Mailbox`` that records what arrived."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
-from typing import TypeVar
+from typing import AnyStr, TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -55,14 +56,31 @@ class Mailbox:
 M = TypeVar("M", bound=Mailbox)
 
 
+class _SlowToClose(SMTP):
+    """A relay that answers QUIT, then waits half a second before closing (a busy one)."""
+
+    async def push(self, status: AnyStr) -> None:
+        await super().push(status)
+        if str(status).startswith("221"):
+            await asyncio.sleep(0.5)
+
+
+class _SlowController(Controller):
+    def factory(self) -> SMTP:
+        return _SlowToClose(self.handler, **self.SMTP_kwargs)
+
+
 @contextlib.contextmanager
-def smtp_server(directory: Path, box: M) -> Iterator[M]:
-    """Serve ``box`` (a ``Mailbox``, or a subclass with helpers of its own) until the block ends."""
+def smtp_server(directory: Path, box: M, *, slow_to_close: bool = False) -> Iterator[M]:
+    """Serve ``box`` (a ``Mailbox``, or a subclass with helpers of its own) until the block
+    ends; ``slow_to_close`` keeps each connection open for half a second after QUIT."""
     cert, key = _certificate(directory)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
     box.port, box.ca_file = free_port(), str(cert)
-    controller = Controller(box, hostname="127.0.0.1", port=box.port, tls_context=server_tls, require_starttls=True)
+    controller = (_SlowController if slow_to_close else Controller)(
+        box, hostname="127.0.0.1", port=box.port, tls_context=server_tls, require_starttls=True
+    )
     controller.start()
     try:
         yield box

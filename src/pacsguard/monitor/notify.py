@@ -27,11 +27,11 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-import aiosmtplib
 import httpx
 
 from pacsguard.audit.syslog import frame
 from pacsguard.clock import Clock, SystemClock
+from pacsguard.mail import send_message
 from pacsguard.monitor.store import MonitorStore
 
 __all__ = [
@@ -123,13 +123,10 @@ class EmailNotifier:
         asyncio.run(self._send(message))
 
     async def _send(self, message: EmailMessage) -> None:
-        client = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, start_tls=True, tls_context=self.tls, timeout=self.timeout
-        )
-        async with client:
-            if self.username is not None and self.password is not None:
-                await client.login(self.username, self.password)
-            await client.send_message(message)
+        await send_message(
+            message, host=self.host, port=self.port, tls=self.tls,
+            username=self.username, password=self.password, timeout=self.timeout,
+        )  # fmt: skip
 
 
 @dataclass

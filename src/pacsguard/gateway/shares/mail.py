@@ -15,10 +15,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-import aiosmtplib
-
 from pacsguard.config import ShareSettings
 from pacsguard.errors import ConfigError, Problem
+from pacsguard.mail import send_message
 
 __all__ = ["CodeMailer", "SmtpMailer", "open_mailer"]
 
@@ -61,13 +60,10 @@ class SmtpMailer:
             f"It is valid until {until.strftime('%Y-%m-%d %H:%M')} UTC and works once.\n"
             "If you did not ask for it, ignore this message.\n"
         )
-        client = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, start_tls=self.starttls, tls_context=self.tls, timeout=self.timeout
-        )
-        async with client:
-            if self.username and self.password is not None:
-                await client.login(self.username, self.password)
-            await client.send_message(message)
+        await send_message(
+            message, host=self.host, port=self.port, tls=self.tls, starttls=self.starttls,
+            username=self.username, password=self.password, timeout=self.timeout,
+        )  # fmt: skip
 
 
 def open_mailer(settings: ShareSettings, site: Path, environ: Mapping[str, str] | None = None) -> SmtpMailer | None:
