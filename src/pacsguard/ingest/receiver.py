@@ -27,20 +27,28 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
+from pacsguard.audit.canonical import Prepared
 from pacsguard.clock import Clock
 from pacsguard.domain import Actor, AuditEvent, Outcome
-from pacsguard.errors import AuditUnavailable, IngestError, MessageRejected
-from pacsguard.ingest.mapping import to_event
+from pacsguard.errors import AuditUnavailable, IngestError
+from pacsguard.ingest.parsing import Arrival, event_for
 from pacsguard.ingest.provenance import Provenance, attach, digest
 from pacsguard.ingest.store import IngestStore, Quarantined
-from pacsguard.ingest.syslog_record import SyslogRecord, parse_payload, parse_syslog
+from pacsguard.ingest.worker import ParserDied, ParserPool
 
-__all__ = ["Arrival", "AuditAppender", "Counters", "Receiver", "ReceiverOptions", "rejected_event"]
+__all__ = [
+    "Arrival",
+    "AuditAppender",
+    "Counters",
+    "PreparedAppender",
+    "Receiver",
+    "ReceiverOptions",
+    "rejected_event",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,17 @@ class AuditAppender(Protocol):
     """The audit log as the receiver uses it: ``append`` returns an awaitable receipt."""
 
     def append(self, event: AuditEvent) -> Awaitable[AuditEvent]: ...
+
+
+class Committable(Protocol):
+    def committed(self) -> Awaitable[int]: ...
+
+
+class PreparedAppender(AuditAppender, Protocol):
+    """The audit log as the receiver uses it with a parsing process: it also takes events
+    encoded already (``AuditLog.append_prepared``), whose receipts give only the seq."""
+
+    def append_prepared(self, prepared: Prepared) -> Committable: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +97,7 @@ class Counters:
     tls_failures: int = 0  # handshakes refused (no or a wrong client certificate, not TLS)
     closed_lying: int = 0  # connections closed for a frame length that lied
     log_retries: int = 0  # batches the audit log refused (retried)
+    parser_restarts: int = 0  # times the parsing process died (or hung) and was started again
     queue_depth: int = 0
 
     def snapshot(self) -> dict[str, int]:
@@ -90,6 +110,7 @@ class Counters:
             "tls_failures": self.tls_failures,
             "closed_lying": self.closed_lying,
             "log_retries": self.log_retries,
+            "parser_restarts": self.parser_restarts,
             "queue_depth": self.queue_depth,
         }
 
@@ -120,35 +141,38 @@ def rejected_event(item: Quarantined, quarantine_id: int | None) -> AuditEvent:
     return attach(event, provenance)
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """One message as it came off the network, not parsed yet."""
-
-    data: bytes
-    transport: str  # tls or udp
-    peer: str | None
-    cert_source: str | None  # the verified client certificate's subject
-    received_at: datetime
-
-
 _Item = Arrival | Quarantined
+
+
+_Parsed = AuditEvent | Prepared  # Prepared: made by the parsing process
+_Receipts = list[tuple[_Parsed, Any]]  # the event and its receipt (``None``: refused at once)
 
 
 @dataclass
 class _InFlight:
-    """Queue items appended to the log, with their receipts (``None``: refused at once)."""
+    """Queue items appended to the log, with their receipts."""
 
     items: int
-    receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]]
+    receipts: _Receipts
 
 
 class Receiver:
     """Queues messages (bounded), parses them and writes the events to the audit log."""
 
     def __init__(
-        self, log: AuditAppender, store: IngestStore, clock: Clock, options: ReceiverOptions | None = None
+        self,
+        log: AuditAppender,
+        store: IngestStore,
+        clock: Clock,
+        options: ReceiverOptions | None = None,
+        parser: ParserPool | None = None,
     ) -> None:
+        """With ``parser``, messages are parsed in that process (started and stopped with
+        the writer) and ``log`` must be a ``PreparedAppender``; without, in this one."""
+        if parser is not None and not hasattr(log, "append_prepared"):
+            raise IngestError("a parsing process needs an audit log that takes prepared events")
         self.log = log
+        self.parser = parser
         self.store = store
         self.clock = clock
         self.options = options or ReceiverOptions()
@@ -203,39 +227,15 @@ class Receiver:
 
     def event_for(self, arrival: Arrival) -> AuditEvent | Quarantined:
         """The event for one syslog message, or its quarantine entry if it is unusable."""
-        data, transport, peer, cert_source = arrival.data, arrival.transport, arrival.peer, arrival.cert_source
-        try:
-            record = parse_syslog(data)
-            message = parse_payload(record.payload)
-            event = to_event(message)
-        except MessageRejected as exc:
-            source = cert_source or peer
-            return Quarantined(arrival.received_at, transport, exc.reason, str(exc), len(data), data, peer, source)
-        except Exception as exc:  # a parser bug must not stop the receiver: quarantine the message
-            log.exception("unexpected error parsing a message from %s", peer)
-            reason = f"internal error: {type(exc).__name__}"
-            return Quarantined(
-                arrival.received_at, transport, "internal-error", reason, len(data), data, peer, cert_source
-            )
-        provenance = Provenance(
-            source=_source(cert_source, message.audit_source_id, record, peer),
-            transport=transport,
-            received_at=arrival.received_at,
-            format=message.format,
-            peer=peer,
-            message_id=message.message_id or _syslog_id(record),
-            digest=digest(record.payload),
-            syslog=record.header() or None,
-        )
-        return attach(event, provenance)
+        return event_for(arrival)
 
-    async def _events(self, items: list[_Item]) -> list[AuditEvent]:
+    async def _events(self, items: list[_Item]) -> list[_Parsed]:
         """The events of ``items``: parsed, or recording their rejection (after the
         quarantine row is written)."""
-        events: list[AuditEvent] = []
-        for item in items:
-            parsed = self.event_for(item) if isinstance(item, Arrival) else item
-            if isinstance(parsed, AuditEvent):
+        parsed_all = await self._parsed(items)
+        events: list[_Parsed] = []
+        for item, parsed in zip(items, parsed_all, strict=True):
+            if not isinstance(parsed, Quarantined):
                 events.append(parsed)
                 continue
             if parsed is not item:  # rejected by the parser (the framing's are counted in)
@@ -243,10 +243,52 @@ class Receiver:
             events.append(rejected_event(parsed, await self._quarantine(parsed)))
         return events
 
+    async def _parsed(self, items: list[_Item]) -> list[_Parsed | Quarantined]:
+        parser = self.parser
+        if parser is None:
+            return [event_for(item) if isinstance(item, Arrival) else item for item in items]
+        arrivals = [item for item in items if isinstance(item, Arrival)]
+        results = iter(await self._parse_apart(parser, arrivals) if arrivals else [])
+        return [next(results) if isinstance(item, Arrival) else item for item in items]
+
+    async def _parse_apart(self, parser: ParserPool, arrivals: list[Arrival]) -> Sequence[_Parsed | Quarantined]:
+        """``arrivals`` parsed by the parsing process. If it dies (or hangs), it is
+        restarted and they are sent again one at a time: one it dies on again is
+        quarantined, the others are parsed. Nothing taken is lost."""
+        try:
+            return await parser.parse(arrivals)
+        except ParserDied as exc:
+            await self._restart(parser, exc)
+        results: list[_Parsed | Quarantined] = []
+        for arrival in arrivals:
+            try:
+                results.extend(await parser.parse([arrival]))
+            except ParserDied as exc:
+                await self._restart(parser, exc)
+                data = arrival.data
+                results.append(Quarantined(
+                    arrival.received_at, arrival.transport, "internal-error",
+                    "the parsing process died on this message", len(data), data, arrival.peer,
+                    arrival.cert_source or arrival.peer,
+                ))  # fmt: skip
+        return results
+
+    async def _restart(self, parser: ParserPool, exc: ParserDied) -> None:
+        self.counters.parser_restarts += 1
+        log.error("ATNA receiver: %s; starting it again", exc)
+        await parser.restart()
+
     # -- the writer ------------------------------------------------------------------
 
+    async def open(self) -> None:
+        """Start the parsing process (if any; waiting until it is ready), then the writer."""
+        if self.parser is not None and not self.parser.started:
+            await self._start_parser(self.parser)
+        self.start()
+
     def start(self) -> None:
-        """Start the writer task in the running loop."""
+        """Start the writer task in the running loop (and the parsing process, if any and
+        not started yet, in that task)."""
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
 
@@ -256,7 +298,8 @@ class Receiver:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued (waiting at most ``timeout`` seconds if the log refuses),
-        then stop the writer; what could not be written is logged as lost."""
+        then stop the writer and the parsing process; what could not be written is logged
+        as lost."""
         if self._writer is None:
             return
         try:
@@ -267,6 +310,8 @@ class Receiver:
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
         self._writer = None
+        if self.parser is not None:
+            await self.parser.close()
 
     async def _run(self) -> None:
         """Take, parse and append up to half a batch while the log commits the half
@@ -274,6 +319,8 @@ class Receiver:
         half = max(1, self.options.batch // 2)
         flying: deque[_InFlight] = deque()
         held = 0  # events in flight
+        if self.parser is not None and not self.parser.started:
+            await self._start_parser(self.parser)
         while True:
             while flying and (self.queue.empty() or held + half > self.options.batch):
                 done = flying.popleft()
@@ -300,6 +347,14 @@ class Receiver:
         finally:
             self._done(flight.items)
 
+    async def _start_parser(self, parser: ParserPool) -> None:
+        """Start the parsing processes; if they cannot start, parse in this process instead."""
+        try:
+            await parser.start()
+        except (OSError, ParserDied) as exc:
+            log.error("ATNA receiver: the parsing processes cannot start (%s); parsing in this process", exc)
+            self.parser = None
+
     def _done(self, items: int) -> None:
         for _ in range(items):
             self.queue.task_done()
@@ -312,24 +367,29 @@ class Receiver:
             log.error("quarantine row lost: %s", exc)
             return None
 
-    def _append(self, events: list[AuditEvent]) -> list[tuple[AuditEvent, Awaitable[AuditEvent] | None]]:
+    def _append(self, events: list[_Parsed]) -> _Receipts:
         """Append all without waiting; a ``None`` receipt: the log refused at once."""
-        receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]] = []
+        receipts: _Receipts = []
+        log = self.log
         for event in events:
             try:
-                receipts.append((event, self.log.append(event)))
+                if isinstance(event, Prepared):
+                    receipts.append((event, cast(PreparedAppender, log).append_prepared(event)))
+                else:
+                    receipts.append((event, log.append(event)))
             except AuditUnavailable:
                 receipts.append((event, None))
         return receipts
 
-    async def _receipts(self, receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]]) -> list[AuditEvent]:
+    async def _receipts(self, receipts: _Receipts) -> list[_Parsed]:
         """Await all; returns the events the log refused (to retry)."""
-        refused: list[AuditEvent] = []
+        refused: list[_Parsed] = []
         for event, receipt in receipts:
             try:
                 if receipt is None:
                     raise AuditUnavailable("the audit log is closed")
-                await receipt
+                # A prepared event's receipt gives only its seq: the event is not rebuilt.
+                await (receipt.committed() if isinstance(event, Prepared) else receipt)
             except AuditUnavailable as exc:
                 log.warning("audit log refused an ingested event: %s", exc)
                 refused.append(event)
@@ -341,12 +401,3 @@ class Receiver:
         """The counters now (``queue_depth`` fresh)."""
         self.counters.queue_depth = self.queue.qsize()
         return self.counters.snapshot()
-
-
-def _syslog_id(record: SyslogRecord) -> str | None:
-    parts = [p for p in (record.msgid, record.procid) if p]
-    return "/".join(parts) or None
-
-
-def _source(cert: str | None, audit_source: str | None, record: SyslogRecord, peer: str | None) -> str:
-    return cert or audit_source or record.hostname or peer or "unknown"
