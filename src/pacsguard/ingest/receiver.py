@@ -38,7 +38,7 @@ from pacsguard.errors import AuditUnavailable, IngestError
 from pacsguard.ingest.parsing import Arrival, event_for
 from pacsguard.ingest.provenance import Provenance, attach, digest
 from pacsguard.ingest.store import IngestStore, Quarantined
-from pacsguard.ingest.worker import ParserDied, ParserPool
+from pacsguard.ingest.worker import ParserDied, ParserPool, Ticket
 
 __all__ = [
     "Arrival",
@@ -149,6 +149,16 @@ _Receipts = list[tuple[_Parsed, Any]]  # the event and its receipt (``None``: re
 
 
 @dataclass
+class _Job:
+    """Queue items taken together, and the ticket of their arrivals if they were sent to
+    the parsing processes (``None``: parsed here)."""
+
+    items: list[_Item]
+    arrivals: list[Arrival]
+    ticket: Ticket | None
+
+
+@dataclass
 class _InFlight:
     """Queue items appended to the log, with their receipts."""
 
@@ -229,12 +239,11 @@ class Receiver:
         """The event for one syslog message, or its quarantine entry if it is unusable."""
         return event_for(arrival)
 
-    async def _events(self, items: list[_Item]) -> list[_Parsed]:
-        """The events of ``items``: parsed, or recording their rejection (after the
-        quarantine row is written)."""
-        parsed_all = await self._parsed(items)
+    async def _events(self, job: _Job, later: Iterable[_Job]) -> list[_Parsed]:
+        """The events of ``job``'s items: parsed, or recording their rejection (after the
+        quarantine row is written). ``later``: the jobs submitted after it."""
         events: list[_Parsed] = []
-        for item, parsed in zip(items, parsed_all, strict=True):
+        for item, parsed in zip(job.items, await self._parsed(job, later), strict=True):
             if not isinstance(parsed, Quarantined):
                 events.append(parsed)
                 continue
@@ -243,28 +252,40 @@ class Receiver:
             events.append(rejected_event(parsed, await self._quarantine(parsed)))
         return events
 
-    async def _parsed(self, items: list[_Item]) -> list[_Parsed | Quarantined]:
-        parser = self.parser
-        if parser is None:
-            return [event_for(item) if isinstance(item, Arrival) else item for item in items]
+    def _submit(self, items: list[_Item]) -> _Job:
+        """Take ``items`` into a job; with parsing processes, send them their arrivals now."""
         arrivals = [item for item in items if isinstance(item, Arrival)]
-        results = iter(await self._parse_apart(parser, arrivals) if arrivals else [])
-        return [next(results) if isinstance(item, Arrival) else item for item in items]
+        ticket = self.parser.submit(arrivals) if self.parser is not None and arrivals else None
+        return _Job(items, arrivals, ticket)
 
-    async def _parse_apart(self, parser: ParserPool, arrivals: list[Arrival]) -> Sequence[_Parsed | Quarantined]:
-        """``arrivals`` parsed by the parsing process. If it dies (or hangs), it is
-        restarted and they are sent again one at a time: one it dies on again is
-        quarantined, the others are parsed. Nothing taken is lost."""
+    async def _parsed(self, job: _Job, later: Iterable[_Job]) -> list[_Parsed | Quarantined]:
+        """One result per item of ``job``, in order (framing rejects as they are)."""
+        if job.ticket is None or self.parser is None:
+            return [event_for(item) if isinstance(item, Arrival) else item for item in job.items]
         try:
-            return await parser.parse(arrivals)
+            results: Sequence[_Parsed | Quarantined] = await self.parser.collect(job.ticket)
         except ParserDied as exc:
-            await self._restart(parser, exc)
+            # Restarted, the processes forgot every batch sent: this one is parsed again
+            # one message at a time, the later ones are sent again.
+            await self._restart(exc)
+            results = await self._one_by_one(job.arrivals)
+            for other in later:
+                other.ticket = self.parser.submit(other.arrivals) if self.parser is not None else None
+        parsed = iter(results)
+        return [next(parsed) if isinstance(item, Arrival) else item for item in job.items]
+
+    async def _one_by_one(self, arrivals: list[Arrival]) -> list[_Parsed | Quarantined]:
+        """``arrivals`` parsed one at a time after a parsing process died: one it dies on
+        again is quarantined, the others are parsed. Nothing taken is lost."""
         results: list[_Parsed | Quarantined] = []
         for arrival in arrivals:
+            if self.parser is None:  # could not be restarted: parse here
+                results.append(event_for(arrival))
+                continue
             try:
-                results.extend(await parser.parse([arrival]))
+                results.extend(await self.parser.parse([arrival]))
             except ParserDied as exc:
-                await self._restart(parser, exc)
+                await self._restart(exc)
                 data = arrival.data
                 results.append(Quarantined(
                     arrival.received_at, arrival.transport, "internal-error",
@@ -273,10 +294,16 @@ class Receiver:
                 ))  # fmt: skip
         return results
 
-    async def _restart(self, parser: ParserPool, exc: ParserDied) -> None:
+    async def _restart(self, exc: ParserDied) -> None:
+        """Start the parsing processes again (or, if they cannot start, parse here from now on)."""
+        assert self.parser is not None
         self.counters.parser_restarts += 1
-        log.error("ATNA receiver: %s; starting it again", exc)
-        await parser.restart()
+        log.error("ATNA receiver: %s; starting the parsing processes again", exc)
+        try:
+            await self.parser.restart()
+        except (OSError, ParserDied) as error:
+            log.error("ATNA receiver: the parsing processes cannot start (%s); parsing in this process", error)
+            self.parser = None
 
     # -- the writer ------------------------------------------------------------------
 
@@ -315,26 +342,38 @@ class Receiver:
 
     async def _run(self) -> None:
         """Take, parse and append up to half a batch while the log commits the half
-        before; confirm a half once the other is appended, or as soon as nothing waits."""
+        before; confirm a half once the other is appended, or as soon as nothing waits.
+        With parsing processes, the next half is sent to them before this one is
+        appended, so that they parse while this task appends and confirms."""
         half = max(1, self.options.batch // 2)
         flying: deque[_InFlight] = deque()
         held = 0  # events in flight
         if self.parser is not None and not self.parser.started:
             await self._start_parser(self.parser)
+        parsing: deque[_Job] = deque()  # taken from the queue, not appended yet
         while True:
             while flying and (self.queue.empty() or held + half > self.options.batch):
                 done = flying.popleft()
                 held -= done.items
                 await self._confirm(done)
-            items = [await self.queue.get()]
-            while len(items) < half and not self.queue.empty():
-                items.append(self.queue.get_nowait())
+            if not parsing:
+                items = [await self.queue.get()]
+                parsing.append(self._submit(self._take(items, half)))
+            while self.parser is not None and len(parsing) < 2 and not self.queue.empty():
+                parsing.append(self._submit(self._take([], half)))
+            job = parsing.popleft()
             try:
-                flying.append(_InFlight(len(items), self._append(await self._events(items))))
+                flying.append(_InFlight(len(job.items), self._append(await self._events(job, parsing))))
             except BaseException:
-                self._done(len(items))
+                self._done(len(job.items) + sum(len(j.items) for j in parsing))
                 raise
-            held += len(items)
+            held += len(job.items)
+
+    def _take(self, items: list[_Item], half: int) -> list[_Item]:
+        """``items`` and what else the queue holds, up to ``half`` items."""
+        while len(items) < half and not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
 
     async def _confirm(self, flight: _InFlight) -> None:
         """Await the receipts, retrying what the log refused until it takes it."""

@@ -15,8 +15,8 @@ Each direction is a stream of frames: a 4-byte big-endian length, then MessagePa
 stops it by closing its stdin, after the last batch) and exits when its stdin ends, so
 it never outlives the receiver.
 
-If a child dies or stops answering (``timeout``), ``parse`` raises ``ParserDied``; the
-receiver restarts it (``restart``) and sends the batch again, one arrival at a time, so
+If a child dies or stops answering (``timeout``), ``collect`` raises ``ParserDied``; the
+receiver restarts the children (``restart``) and sends the batch again, one arrival at a time, so
 that an arrival the child dies on again can be quarantined alone (see ``receiver``).
 """
 
@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,11 +38,12 @@ import msgspec
 import pacsguard
 from pacsguard.audit.canonical import Columns, Limits, Prepared, prepare
 from pacsguard.collector import few_collections
+from pacsguard.domain import AuditEvent
 from pacsguard.errors import IngestError
 from pacsguard.ingest.parsing import Arrival, event_for
 from pacsguard.ingest.store import Quarantined
 
-__all__ = ["ParserDied", "ParserPool", "main"]
+__all__ = ["ParserDied", "ParserPool", "Ticket", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ _STOP_SECONDS = 10.0
 _CHILD = "import sys; from pacsguard.ingest.worker import main; sys.exit(main(sys.argv[1:]))"
 
 
+Ticket = list[tuple["_Child", Sequence[Arrival]]]
+"""A submitted batch: the part each process was sent."""
+
+
 class ParserDied(IngestError):
     """The parsing process ended or stopped answering before it gave a batch's results."""
 
@@ -68,6 +73,9 @@ class ParserPool:
     Each batch is cut into one contiguous part per process, parsed side by side, and the
     results joined in order: with two processes, parsing alone no longer bounds the rate
     to what one core does (on two cores, TLS, the log and parsing then share both).
+    Batches may be submitted ahead (``submit``) and collected later, in the order they
+    were submitted (``collect``), so that a process never waits for the receiver to
+    take its results before it starts on the next batch.
     """
 
     def __init__(self, limits: Limits, processes: int = 2, *, timeout: float = 60.0) -> None:
@@ -93,15 +101,21 @@ class ParserPool:
             await self.close(kill=True)
             raise
 
-    async def parse(self, arrivals: Sequence[Arrival]) -> list[Prepared | Quarantined]:
-        """One result per arrival, in order; raises ``ParserDied`` if a process died (or
-        hung) on its part (the others' parts are awaited first, so every pipe stays in step)."""
+    def submit(self, arrivals: Sequence[Arrival]) -> Ticket:
+        """Send ``arrivals`` to be parsed (a part to each process); ``collect`` the ticket."""
         n = len(self._children)
-        size = -(-len(arrivals) // n)  # parts of at most this many, the last maybe shorter
-        parts = [arrivals[i : i + size] for i in range(0, len(arrivals), size)] if arrivals else []
-        results = await asyncio.gather(
-            *(child.parse(part) for child, part in zip(self._children, parts, strict=False)), return_exceptions=True
-        )
+        size = max(1, -(-len(arrivals) // n))  # parts of at most this many, the last maybe shorter
+        parts = [arrivals[i : i + size] for i in range(0, len(arrivals), size)]
+        ticket = list(zip(self._children, parts, strict=False))
+        for child, part in ticket:
+            child.send(part)
+        return ticket
+
+    async def collect(self, ticket: Ticket) -> list[Prepared | Quarantined]:
+        """One result per arrival of the oldest ticket not collected yet, in order; raises
+        ``ParserDied`` if a process died or hung (``restart`` then, which drops every
+        ticket not collected: submit their arrivals again)."""
+        results = await asyncio.gather(*(child.receive(part) for child, part in ticket), return_exceptions=True)
         out: list[Prepared | Quarantined] = []
         for result in results:
             if isinstance(result, BaseException):
@@ -109,9 +123,15 @@ class ParserPool:
             out.extend(result)
         return out
 
+    async def parse(self, arrivals: Sequence[Arrival]) -> list[Prepared | Quarantined]:
+        """``submit`` then ``collect``: nothing else may be in flight."""
+        return await self.collect(self.submit(arrivals))
+
     async def restart(self) -> None:
-        """Start again every process that died or hung (a hung one is killed first)."""
-        await _all(c.restart() for c in self._children if c.broken)
+        """Stop every process (killed) and start them again: what was submitted and not
+        collected is dropped."""
+        await self.close(kill=True)
+        await self.start()
 
     async def close(self, *, kill: bool = False) -> None:
         """Stop every process: its stdin closed (it finishes and exits), or killed."""
@@ -131,7 +151,6 @@ class _Child:
     def __init__(self, limits: Limits, timeout: float) -> None:
         self.limits = limits
         self.timeout = timeout  # seconds a batch may take before the child counts as hung
-        self.broken = False  # died or hung: restart before use
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -162,33 +181,29 @@ class _Child:
             await self.close(kill=True)
             raise ParserDied("the parsing process did not start: unexpected output")
 
-    async def parse(self, arrivals: Sequence[Arrival]) -> list[Prepared | Quarantined]:
-        """One result per arrival, in order; raises ``ParserDied``."""
+    def send(self, arrivals: Sequence[Arrival]) -> None:
+        """Write one batch to the child (buffered; a dead child shows in ``receive``)."""
+        process = self._process
+        if process is None or process.stdin is None:
+            return
+        data = _ENCODER.encode([(a.data, a.transport, a.peer, a.cert_source, a.received_at) for a in arrivals])
+        process.stdin.write(len(data).to_bytes(_LENGTH, "big") + data)
+
+    async def receive(self, arrivals: Sequence[Arrival]) -> list[Prepared | Quarantined]:
+        """The results of the oldest batch sent and not received, ``arrivals``; raises ``ParserDied``."""
         process = self._process
         if process is None or process.stdin is None or process.stdout is None:
-            self.broken = True
             raise ParserDied("the parsing process is not running")
-        sent = [(a.data, a.transport, a.peer, a.cert_source, a.received_at) for a in arrivals]
-        data = _ENCODER.encode(sent)
         try:
-            process.stdin.write(len(data).to_bytes(_LENGTH, "big") + data)
             async with asyncio.timeout(self.timeout):
                 await process.stdin.drain()
                 size = int.from_bytes(await process.stdout.readexactly(_LENGTH), "big")
                 results = _RESULTS.decode(await process.stdout.readexactly(size))
         except (OSError, asyncio.IncompleteReadError, TimeoutError, msgspec.DecodeError) as exc:
-            self.broken = True
             raise ParserDied(f"the parsing process died: {type(exc).__name__}") from exc
         if len(results) != len(arrivals):
-            self.broken = True
             raise ParserDied(f"the parsing process answered {len(results)} results for {len(arrivals)} messages")
         return [_result(a, r) for a, r in zip(arrivals, results, strict=True)]
-
-    async def restart(self) -> None:
-        """End the child (killed if it still runs) and start a new one."""
-        await self.close(kill=True)
-        await self.start()
-        self.broken = False
 
     async def close(self, *, kill: bool = False) -> None:
         """Stop the child: its stdin closed (it finishes and exits), or killed."""
@@ -240,6 +255,7 @@ def parse_one(sent: _Sent, limits: Limits) -> _Parts | _Refused:
 
 def serve(inp: BinaryIO, out: BinaryIO, limits: Limits) -> None:
     """Say ready (an empty frame), then answer batches from ``inp`` on ``out`` until ``inp`` ends."""
+    prepare(AuditEvent("external.other", datetime.now(UTC), detail={"warm": "up"}), limits)  # builds its reader (25 ms)
     out.write(bytes(_LENGTH))
     out.flush()
     while True:
