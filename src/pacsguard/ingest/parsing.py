@@ -1,7 +1,7 @@
 """One arrival (a syslog message as it came off the network) into its event: pure.
 
-Used by the receiver in its own process (``ReceiverOptions.parse_in_process``) and by
-its parsing process (``worker``); both give the same event for the same arrival.
+Used by the receiver in its own process (without a ``ParserPool``) and by
+its parsing processes (``worker``); both give the same event for the same arrival.
 """
 
 from __future__ import annotations

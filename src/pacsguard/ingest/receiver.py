@@ -8,13 +8,21 @@ stops being read, TCP slows the sender), a UDP datagram is dropped and counted
 is full, and ten thousand parsed events (two dozen dicts and lists each) would make every
 garbage collection pass walk them all; bytes it does not walk.
 
-One writer task drains the queue: it parses the messages (``syslog_record``,
-``dicom_xml``/``fhir_json``, ``mapping``), appends the events to the ``AuditLog`` without
-waiting for each (the log's group commit carries them together), then awaits the
-receipts; only then does it count them ``durable``. It keeps at most ``batch`` events in
-flight, in two halves, so that it parses one half while the log commits the other. If
-the log refuses, the writer keeps the refused events and retries: the queue fills and
-back-pressure reaches the senders; nothing already taken is dropped.
+One writer task drains the queue: it has the messages parsed (``parsing``:
+``syslog_record``, ``dicom_xml``/``fhir_json``, ``mapping``), appends the events to the
+``AuditLog`` without waiting for each (the log's group commit carries them together),
+then awaits the receipts; only then does it count them ``durable``. It keeps at most
+``batch`` events in flight, in two halves, so that one half is parsed while the log
+commits the other. If the log refuses, the writer keeps the refused events and retries:
+the queue fills and back-pressure reaches the senders; nothing already taken is dropped.
+
+Parsing happens here, or, given a ``ParserPool`` (``pacsguard serve`` does), in parsing
+processes (``worker``) that also encode the events for the log (``append_prepared``):
+the writer sends them the next half batch before it appends the current one, and takes
+the results back in order. If one dies or hangs, the processes are restarted, the half
+it was parsing is sent again one message at a time (a message a process dies on again
+is quarantined as ``internal-error``) and later halves are sent again: nothing taken is
+lost, and the order is kept.
 
 A rejected message (malformed, oversized, invalid UTF-8, a DTD, a lying frame length) is
 counted, stored in the bounded quarantine (``IngestStore``) and recorded as an
@@ -60,11 +68,13 @@ class AuditAppender(Protocol):
 
 
 class Committable(Protocol):
+    """A receipt that gives the event's seq once it is durable (``Receipt.committed``)."""
+
     def committed(self) -> Awaitable[int]: ...
 
 
 class PreparedAppender(AuditAppender, Protocol):
-    """The audit log as the receiver uses it with a parsing process: it also takes events
+    """The audit log as the receiver uses it with parsing processes: it also takes events
     encoded already (``AuditLog.append_prepared``), whose receipts give only the seq."""
 
     def append_prepared(self, prepared: Prepared) -> Committable: ...
@@ -97,7 +107,7 @@ class Counters:
     tls_failures: int = 0  # handshakes refused (no or a wrong client certificate, not TLS)
     closed_lying: int = 0  # connections closed for a frame length that lied
     log_retries: int = 0  # batches the audit log refused (retried)
-    parser_restarts: int = 0  # times the parsing process died (or hung) and was started again
+    parser_restarts: int = 0  # times a parsing process died (or hung) and the processes were started again
     queue_depth: int = 0
 
     def snapshot(self) -> dict[str, int]:
@@ -144,7 +154,7 @@ def rejected_event(item: Quarantined, quarantine_id: int | None) -> AuditEvent:
 _Item = Arrival | Quarantined
 
 
-_Parsed = AuditEvent | Prepared  # Prepared: made by the parsing process
+_Parsed = AuditEvent | Prepared  # Prepared: made by a parsing process
 _Receipts = list[tuple[_Parsed, Any]]  # the event and its receipt (``None``: refused at once)
 
 
@@ -177,10 +187,13 @@ class Receiver:
         options: ReceiverOptions | None = None,
         parser: ParserPool | None = None,
     ) -> None:
-        """With ``parser``, messages are parsed in that process (started and stopped with
-        the writer) and ``log`` must be a ``PreparedAppender``; without, in this one."""
+        """With ``parser``, messages are parsed in its processes (started and stopped with
+        the receiver) and ``log`` must be a ``PreparedAppender``; without, in this one.
+
+        Raises ``IngestError`` if ``parser`` is given and ``log`` takes no prepared events.
+        """
         if parser is not None and not hasattr(log, "append_prepared"):
-            raise IngestError("a parsing process needs an audit log that takes prepared events")
+            raise IngestError("parsing processes need an audit log that takes prepared events")
         self.log = log
         self.parser = parser
         self.store = store
@@ -308,13 +321,13 @@ class Receiver:
     # -- the writer ------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Start the parsing process (if any; waiting until it is ready), then the writer."""
+        """Start the parsing processes (if any; waiting until they are ready), then the writer."""
         if self.parser is not None and not self.parser.started:
             await self._start_parser(self.parser)
         self.start()
 
     def start(self) -> None:
-        """Start the writer task in the running loop (and the parsing process, if any and
+        """Start the writer task in the running loop (and the parsing processes, if any and
         not started yet, in that task)."""
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
@@ -325,8 +338,8 @@ class Receiver:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued (waiting at most ``timeout`` seconds if the log refuses),
-        then stop the writer and the parsing process; what could not be written is logged
-        as lost."""
+        then stop the writer and the parsing processes; what could not be written is
+        logged as lost."""
         if self._writer is None:
             return
         try:

@@ -108,7 +108,7 @@ class SyslogServer:
         self.udp_address: tuple[str, int] | None = None
 
     async def start(self) -> None:
-        """Start the receiver (its parsing process, its writer) and the listeners; raises
+        """Start the receiver (its parsing processes, its writer) and the listeners; raises
         ``OSError`` if a port is taken."""
         await self.receiver.open()
         loop = asyncio.get_running_loop()

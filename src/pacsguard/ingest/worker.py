@@ -1,4 +1,4 @@
-"""The receiver's parsing process: raw syslog messages in, encoded events out.
+"""The receiver's parsing processes: raw syslog messages in, encoded events out.
 
 Parsing one ATNA message costs ~150 µs of Python (lxml, the A.5 walk, the mapping, the
 provenance) and encoding its event ~20 µs more; in the receiving process that work
