@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from pacsguard.audit import AuditLog, verify
 from pacsguard.audit.canonical import Limits, prepare
+from pacsguard.audit.export_fhir import to_fhir_json
 from pacsguard.audit.syslog import frame
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
@@ -20,7 +21,8 @@ from pacsguard.errors import IngestError
 from pacsguard.ingest import IngestStore, Receiver
 from pacsguard.ingest.parsing import Arrival
 from pacsguard.ingest.worker import ParserPool
-from tests.unit.ingest.conftest import Pki, Running, logged, send_tls, wait_for
+from tests.unit.audit.export_samples import sample
+from tests.unit.ingest.conftest import Pki, Running, logged, send_tls, send_udp, wait_for
 from tests.unit.ingest.test_receiver import BAD_INPUTS, HeldLog, record
 
 Start = Callable[..., Running]
@@ -112,3 +114,13 @@ def test_without_processes_the_log_need_not_take_prepared_events(sqlite_engine: 
     Receiver(HeldLog(), IngestStore(sqlite_engine), clock)
     with pytest.raises(IngestError, match="prepared events"):
         Receiver(HeldLog(), IngestStore(sqlite_engine), clock, parser=ParserPool(Limits()))
+
+
+def test_udp_datagrams_with_dicom_and_fhir_are_parsed_in_processes(start_receiver: Start) -> None:
+    running = start_receiver(processes=2)
+    send_udp(running.udp, record("study.read"))
+    send_udp(running.udp, b"<86>1 - dev1 app - - - " + to_fhir_json(sample("login.failure")).encode())
+    running.wait("durable", 2)
+    events = logged(running.engine)
+    assert sorted(e.type for e in events) == ["login.failure", "study.read"]
+    assert {e.detail["ingest"]["format"] for e in events} == {"dicom", "fhir"}  # type: ignore[index,call-overload]
