@@ -42,11 +42,11 @@ from typing import Any, Protocol, cast
 from pacsguard.audit.canonical import Prepared
 from pacsguard.clock import Clock
 from pacsguard.domain import Actor, AuditEvent, Outcome
-from pacsguard.errors import AuditUnavailable, IngestError
+from pacsguard.errors import AuditUnavailable, IngestError, ParserDied
 from pacsguard.ingest.parsing import Arrival, event_for
 from pacsguard.ingest.provenance import Provenance, attach, digest
 from pacsguard.ingest.store import IngestStore, Quarantined
-from pacsguard.ingest.worker import ParserDied, ParserPool, Ticket
+from pacsguard.ingest.worker import ParserPool, Ticket
 
 __all__ = [
     "Arrival",

@@ -2,22 +2,22 @@
 
 Parsing one ATNA message costs ~150 µs of Python (lxml, the A.5 walk, the mapping, the
 provenance) and encoding its event ~20 µs more; in the receiving process that work
-shares one GIL with TLS, framing and the audit log's writer. ``ParserProcess`` runs it
-in processes of their own (``main`` here, each in a new interpreter; two by default),
-so that the other core does it: the receiver sends a batch of arrivals down the
-children's stdin (a part to each) and reads, from their stdout, one result per arrival
-in the same order: the event's canonical parts
-(``canonical.Prepared.parts``, encoded with the audit log's ``Limits``; the log only
-numbers, hashes and inserts them) or the reason it was rejected.
+shares one GIL with TLS, framing and the audit log's writer. ``ParserPool`` runs it in
+processes of their own (``main`` here, each in a new interpreter; two by default), so
+that the other cores do it. The receiver sends each batch of arrivals down the
+children's stdin (a part to each) and reads from their stdout one result per arrival,
+in the same order: the event's canonical parts (``canonical.Prepared.parts``, encoded
+with the audit log's ``Limits``: the log only numbers, hashes and inserts them) or the
+reason it was rejected.
 
 Each direction is a stream of frames: a 4-byte big-endian length, then MessagePack
-(msgspec: plain values only, read back against their types, no pickle). The child ignores SIGINT (the receiver
-stops it by closing its stdin, after the last batch) and exits when its stdin ends, so
-it never outlives the receiver.
+(msgspec: plain values only, read back against their types; no pickle). A child
+ignores SIGINT (the receiver stops it by closing its stdin, after the last batch) and
+exits when its stdin ends, so it does not outlive the receiver.
 
-If a child dies or stops answering (``timeout``), ``collect`` raises ``ParserDied``; the
-receiver restarts the children (``restart``) and sends the batch again, one arrival at a time, so
-that an arrival the child dies on again can be quarantined alone (see ``receiver``).
+If a child dies or stops answering (``timeout``), ``collect`` raises ``ParserDied``;
+the receiver restarts the children (``restart``) and sends the batch again one arrival
+at a time, so that an arrival a child dies on again is quarantined alone (``receiver``).
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ import pacsguard
 from pacsguard.audit.canonical import Columns, Limits, Prepared, prepare
 from pacsguard.collector import few_collections
 from pacsguard.domain import AuditEvent
-from pacsguard.errors import IngestError
+from pacsguard.errors import IngestError, ParserDied
 from pacsguard.ingest.parsing import Arrival, event_for
 from pacsguard.ingest.store import Quarantined
 
-__all__ = ["ParserDied", "ParserPool", "Ticket", "main"]
+__all__ = ["ParserPool", "Ticket", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ _CHILD = "import sys; from pacsguard.ingest.worker import main; sys.exit(main(sy
 
 Ticket = list[tuple["_Child", Sequence[Arrival]]]
 """A submitted batch: the part each process was sent."""
-
-
-class ParserDied(IngestError):
-    """The parsing process ended or stopped answering before it gave a batch's results."""
 
 
 class ParserPool:
@@ -282,7 +278,3 @@ def main(argv: Sequence[str]) -> int:
     with few_collections(), os.fdopen(0, "rb") as inp, out:
         serve(inp, out, limits)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
