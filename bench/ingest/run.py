@@ -3,15 +3,22 @@
     .venv/bin/python bench/ingest/run.py            # 20,000 messages, 50,000 JSONL events
     .venv/bin/python bench/ingest/run.py --quick    # 2,000 and 5,000, for a smoke run
 
+    .venv/bin/python bench/ingest/run.py --tls-only --parse both   # TLS only: parsing processes vs in-process, A/B
+    .venv/bin/python bench/ingest/run.py --tls-only --processes 1,2   # one parsing process, then two
+
 One run prints three measures on one table:
 
 1. DICOM PS3.15 A.5 XML messages (RFC 5424 records, octet-counted) sent over TLS by a
    separate sender process (bench/ingest/sender.py, several connections, client
    certificate) to pacsguard's receiver: messages/s received (framed and queued) and
    made durable (parsed and committed) in the site's audit log (SQLite, WAL,
-   synchronous=FULL), and this process's CPU time per message. The same run against a
-   receiver whose log is a no-op shows what parsing alone allows, so the table says
-   which part limits.
+   synchronous=FULL), and the CPU time per message of this process (per thread: the
+   receiver's event loop, the audit writer, the rest) and of the receiver's parsing
+   process. The same run against a receiver whose log is a no-op shows what the
+   receiver alone allows, so the table says which part limits. ``--parse`` picks how
+   the receiver parses: in its parsing processes (``process``, ``--processes`` of them,
+   as ``pacsguard serve`` runs it), in this process (``inline``), or both, one after
+   the other.
 2. ``audit import`` of pacsguard's own JSONL export into a fresh site: events/s (and the
    same with a no-op log: parsing, keys and the duplicate check alone).
 3. The peer: Debian's rsyslog receiving the very same TLS stream (imtcp, gtls driver,
@@ -26,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +106,16 @@ class NullLog:
     def append(self, event: AuditEvent) -> Any:
         return _Done(event)
 
+    def append_prepared(self, prepared: Any) -> Any:
+        return _Done(None)
+
 
 class _Done:
-    def __init__(self, event: AuditEvent) -> None:
+    def __init__(self, event: Any) -> None:
         self.event = event
+
+    async def committed(self) -> int:
+        return -1
 
     def __await__(self) -> Any:
         return self._now().__await__()
@@ -111,15 +126,53 @@ class _Done:
     def result(self, timeout: float | None = None) -> AuditEvent:
         return self.event
 
+    def seq(self, timeout: float | None = None) -> int:
+        return -1 if self.event.seq is None else self.event.seq
+
 
 @dataclass
 class Sent:
     seconds_to: dict[str, float] = field(default_factory=dict)
     sender_seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process (receiver, log writer, polling), all threads
+    threads: dict[str, float] = field(default_factory=dict)  # CPU seconds by thread name (and "parser")
+    load: float = 0.0  # the 1-minute load average at the end
+    sender_cpu: float = 0.0  # CPU seconds of the sender process, all of its run (TLS setup included)
 
 
-def drive(port: int, pki: Pki, frames: Path, connections: int, done: dict[str, Callable[[], bool]]) -> Sent:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(path: str) -> float:
+    """utime + stime of a process or thread (its /proc stat file), in seconds."""
+    try:
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_by_thread(extra: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of this process's threads by name, and of the ``extra`` processes."""
+    found: dict[str, float] = {}
+    for thread in threading.enumerate():
+        name = thread.name if thread.name in ("atna-receiver", "audit-writer") else "other"
+        found[name] = found.get(name, 0.0) + _ticks(f"/proc/self/task/{thread.native_id}/stat")
+    for name, pid in extra.items():
+        if pid is not None:
+            found[name] = _ticks(f"/proc/{pid}/stat")
+    return found
+
+
+def drive(
+    port: int,
+    pki: Pki,
+    frames: Path,
+    connections: int,
+    done: dict[str, Callable[[], bool]],
+    extra: Callable[[], dict[str, int | None]] = dict,
+) -> Sent:
     """Run the sender process; time (from "go") until each ``done`` condition holds."""
     sender = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "ingest" / "sender.py"), "127.0.0.1", str(port), str(pki.ca),
@@ -131,6 +184,7 @@ def drive(port: int, pki: Pki, frames: Path, connections: int, done: dict[str, C
     if sender.stdout.readline().strip() != "ready":
         raise SystemExit("the sender could not connect")
     result = Sent()
+    before = cpu_by_thread(extra())
     start, cpu = time.perf_counter(), time.process_time()
     sender.stdin.write("go\n")
     sender.stdin.flush()
@@ -142,21 +196,40 @@ def drive(port: int, pki: Pki, frames: Path, connections: int, done: dict[str, C
                 del pending[name]
         time.sleep(0.005)
     result.cpu_seconds = time.process_time() - cpu
+    after = cpu_by_thread(extra())
+    result.threads = {name: seconds - before.get(name, 0.0) for name, seconds in after.items()}
+    result.load = os.getloadavg()[0]
     line = sender.stdout.readline().split()
     result.sender_seconds = float(line[1]) if len(line) == 2 else float("nan")
-    sender.wait(timeout=60)
+    sender.stdin.close()
+    _, status, usage = os.wait4(sender.pid, 0)  # its CPU time, from the kernel
+    sender.returncode = os.waitstatus_to_exitcode(status)
+    result.sender_cpu = usage.ru_utime + usage.ru_stime
     return result
 
 
-def receiver_run(site: Path, pki: Pki, frames: Path, n: int, connections: int, null_log: bool) -> Sent:
+def receiver_run(
+    site: Path, pki: Pki, frames: Path, n: int, connections: int, null_log: bool, parse: str, processes: int
+) -> Sent:
     settings = config.load(site)
     opened = open_site(settings)
     context = server_tls_context(*pki.server, pki.ca, require_client_cert=True)
     log: Any = NullLog() if null_log else opened.audit
 
     def make() -> SyslogServer:
-        receiver = Receiver(log, IngestStore(opened.engine), opened.clock, ReceiverOptions(queue_size=10_000))
+        options = ReceiverOptions(queue_size=10_000)
+        if parse == "inline":  # (this way the bench runs on the code before the parsing process, too)
+            receiver = Receiver(log, IngestStore(opened.engine), opened.clock, options)
+        else:
+            from pacsguard.ingest.worker import ParserPool
+
+            parser = ParserPool(opened.audit.options.limits, processes)
+            receiver = Receiver(log, IngestStore(opened.engine), opened.clock, options, parser)
         return SyslogServer(receiver, tls_port=0, tls_context=context)
+
+    def parser_pid() -> dict[str, int | None]:
+        parser = getattr(thread.server.receiver, "parser", None) if thread.server is not None else None
+        return {f"parser{i}": pid for i, pid in enumerate(parser.pids if parser is not None else [])}
 
     thread = ReceiverThread(make)
     thread.start()
@@ -168,7 +241,7 @@ def receiver_run(site: Path, pki: Pki, frames: Path, n: int, connections: int, n
             return drive(port, pki, frames, connections, {
                 "received": lambda: thread.stats()["received"] >= n,
                 "durable": lambda: thread.stats()["durable"] >= n,
-            })  # fmt: skip
+            }, parser_pid)  # fmt: skip
     finally:
         thread.stop()
         opened.close()
@@ -266,14 +339,36 @@ def rate(n: int, seconds: float | None) -> str:
     return f"{n / seconds:,.0f}/s" if seconds else "—"
 
 
+def cpu_line(label: str, sent: Sent, n: int) -> str:
+    """CPU µs per message: this process (by thread) and the parsing process."""
+    us = {name: seconds / n * 1e6 for name, seconds in sent.threads.items()}
+    parts = ", ".join(f"{name} {value:,.0f}" for name, value in sorted(us.items()) if not name.startswith("parser"))
+    each = [f"{value:,.0f}" for name, value in sorted(us.items()) if name.startswith("parser")]
+    total = sum(value for name, value in us.items() if name.startswith("parser"))
+    parser = f"; parsing processes {total:,.0f} µs ({' + '.join(each)})" if each else ""
+    return (f"{label}: this process {sent.cpu_seconds / n * 1e6:,.0f} µs/message ({parts}){parser}; "
+            f"sender {sent.sender_cpu / n * 1e6:,.0f} µs; load average {sent.load:.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--tls-only", action="store_true", help="only the TLS receiver (no rsyslog, no import)")
+    parser.add_argument("--parse", choices=("process", "inline", "both"), default="process",
+                        help="where the receiver parses (default: its parsing process, as 'serve' does)")  # fmt: skip
+    parser.add_argument("--processes", default="2", help="parsing processes, or several counts to run in turn: 1,2")
     args = parser.parse_args()
     n = 2_000 if args.quick else 20_000
     m = 5_000 if args.quick else 50_000
+    counts = [int(c) for c in args.processes.split(",")]
+    modes = [f"process×{c}" for c in counts] if args.parse != "inline" else []
+    modes += ["inline"] if args.parse != "process" else []
     console.print(f"load average before: {os.getloadavg()}; {os.cpu_count()} CPUs")
+    table = Table(title="pacsguard ingest (one run)")
+    for column in ("measure", "count", "seconds", "rate"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    cpu: list[str] = []
     with tempfile.TemporaryDirectory(prefix="pacsguard-bench-ingest-") as tmp:
         root = Path(tmp)
         site, pki = make_site(root)
@@ -283,34 +378,39 @@ def main() -> None:
         frames.write_bytes(data)
         console.print(f"{n:,} DICOM XML messages, {len(data) / n:,.0f} bytes each on average, "
                       f"{args.connections} TLS connections")  # fmt: skip
-        real = receiver_run(site, pki, frames, n, args.connections, null_log=False)
-        null_site, _ = root / "null", None
-        shutil.copytree(site, null_site)
-        null = receiver_run(null_site, pki, frames, n, args.connections, null_log=True)
-        peer = rsyslog_run(root, pki, frames, n, args.connections)
-
-        jsonl = root / "export.jsonl"
-        with jsonl.open("w") as out:
-            write_jsonl(events(m), out)
-        imported_s, imported = import_run(root, "import-site", jsonl, null_log=False)
-        parse_s, parsed = import_run(root, "import-null", jsonl, null_log=True)
-
-    table = Table(title="pacsguard ingest (one run)")
-    for column in ("measure", "count", "seconds", "rate"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    rec, dur = real.seconds_to.get("received"), real.seconds_to.get("durable")
-    table.add_row("TLS → received (framed, queued), real log", f"{n:,}", f"{rec or 0:.2f}", rate(n, rec))
-    table.add_row("TLS → durable in the audit log", f"{n:,}", f"{dur or 0:.2f}", rate(n, dur))
-    nd = null.seconds_to.get("durable")
-    table.add_row("TLS → parsed, no-op log (receiver alone)", f"{n:,}", f"{nd or 0:.2f}", rate(n, nd))
-    if peer is not None:
-        w = peer.seconds_to.get("written")
-        table.add_row("peer: rsyslog TLS → plain file", f"{n:,}", f"{w or 0:.2f}", rate(n, w))
-    table.add_row("audit import of JSONL (durable)", f"{imported:,}", f"{imported_s:.2f}", rate(imported, imported_s))
-    table.add_row("audit import of JSONL, no-op log", f"{parsed:,}", f"{parse_s:.2f}", rate(parsed, parse_s))
+        for mode in modes:
+            real_site, null_site = root / f"real-{mode}", root / f"null-{mode}"
+            shutil.copytree(site, real_site)
+            shutil.copytree(site, null_site)
+            parse, _, count = mode.partition("×")
+            real = receiver_run(real_site, pki, frames, n, args.connections, False, parse, int(count or 0))
+            null = receiver_run(null_site, pki, frames, n, args.connections, True, parse, int(count or 0))
+            rec, dur = real.seconds_to.get("received"), real.seconds_to.get("durable")
+            nd = null.seconds_to.get("durable")
+            table.add_row(f"\\[{mode}] TLS → received (framed, queued), real log", f"{n:,}", f"{rec or 0:.2f}",
+                          rate(n, rec))  # fmt: skip
+            table.add_row(f"\\[{mode}] TLS → durable in the audit log", f"{n:,}", f"{dur or 0:.2f}", rate(n, dur))
+            table.add_row(f"\\[{mode}] TLS → parsed, no-op log (receiver alone)", f"{n:,}", f"{nd or 0:.2f}",
+                          rate(n, nd))  # fmt: skip
+            cpu.append(cpu_line(f"[{mode}] real log", real, n))
+            cpu.append(cpu_line(f"[{mode}] no-op log", null, n))
+        if not args.tls_only:
+            peer = rsyslog_run(root, pki, frames, n, args.connections)
+            if peer is not None:
+                w = peer.seconds_to.get("written")
+                table.add_row("peer: rsyslog TLS → plain file", f"{n:,}", f"{w or 0:.2f}", rate(n, w))
+            jsonl = root / "export.jsonl"
+            with jsonl.open("w") as out:
+                write_jsonl(events(m), out)
+            imported_s, imported = import_run(root, "import-site", jsonl, null_log=False)
+            parse_s, parsed = import_run(root, "import-null", jsonl, null_log=True)
+            table.add_row("audit import of JSONL (durable)", f"{imported:,}", f"{imported_s:.2f}",
+                          rate(imported, imported_s))  # fmt: skip
+            table.add_row("audit import of JSONL, no-op log", f"{parsed:,}", f"{parse_s:.2f}", rate(parsed, parse_s))
     console.print(table)
-    console.print(f"CPU of this process per TLS message (receiver, log writer, polling): real log "
-                  f"{real.cpu_seconds / n * 1e6:,.0f} µs, no-op log {null.cpu_seconds / n * 1e6:,.0f} µs")  # fmt: skip
+    console.print("CPU per TLS message (this process: receiver loop, log writer, the rest; the parsing process):")
+    for line in cpu:
+        console.print("  " + escape(line), soft_wrap=True)
     console.print(f"load average after: {os.getloadavg()}")
 
 

@@ -161,7 +161,9 @@ class ReceiverSettings(_Section):
     ``require_client_cert``); syslog over UDP (RFC 5426) on ``udp_port`` if set. A port
     of 0 picks a free one. Messages over ``max_message_bytes`` are quarantined; the
     queue between network and log holds ``queue_size`` messages; the quarantine keeps
-    ``quarantine_rows`` rows.
+    ``quarantine_rows`` rows. Messages are parsed in ``parse_processes`` processes of
+    their own (two by default), so that parsing runs on other cores beside TLS and the
+    audit log; with 0, everything runs in the serving process (one core).
     """
 
     host: str = "127.0.0.1"
@@ -171,6 +173,7 @@ class ReceiverSettings(_Section):
     max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 << 20)
     queue_size: int = Field(10_000, ge=1)
     quarantine_rows: int = Field(10_000, ge=1)
+    parse_processes: int = Field(2, ge=0, le=64)
 
 
 class AuditSettings(_Section):

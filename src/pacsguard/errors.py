@@ -44,7 +44,8 @@ DIMSE, CLI) turns them into a status in exactly one place.
     │   └── IncidentError           an incident or alert change that cannot be made (HTTP 400)
     │       └── IncidentConflict    an illegal state change, a step done already (HTTP 409)
     └── IngestError                 an external audit source could not be taken in
-        └── MessageRejected         one external audit message is malformed (reason: a stable code)
+        ├── MessageRejected         one external audit message is malformed (reason: a stable code)
+        └── ParserDied              a receiver's parsing process died or hung (it is restarted)
 """
 
 from __future__ import annotations
@@ -293,3 +294,8 @@ class MessageRejected(IngestError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ParserDied(IngestError):
+    """A parsing process of the receiver ended or stopped answering before it gave a
+    batch's results (the receiver restarts it and parses that batch again)."""

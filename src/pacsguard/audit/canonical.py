@@ -38,7 +38,17 @@ import rfc8785
 from pacsguard.audit.event_types import is_known
 from pacsguard.domain.events import Actor, AuditEvent, DecisionRef, JsonValue, ObjectRef, Outcome
 
-__all__ = ["Limits", "Prepared", "canonical_bytes", "canonical_json", "decode", "from_us", "prepare", "to_us"]
+__all__ = [
+    "Columns",
+    "Limits",
+    "Prepared",
+    "canonical_bytes",
+    "canonical_json",
+    "decode",
+    "from_us",
+    "prepare",
+    "to_us",
+]
 
 _SAFE_INT = 2**53 - 1
 _escape: Callable[[str], str] = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes
@@ -82,20 +92,59 @@ def _plain(value: Any) -> bool:
     return False
 
 
+Columns = tuple[str, str, str | None, str | None, str | None, str | None]
+"""The indexed values of an event's row: type, outcome, principal_id, ip, patient_id, study_uid."""
+
+
 class Prepared:
     """A cleaned event whose canonical bytes only lack the sequence number.
 
     A plain class, not a frozen dataclass: one is made per appended event, and a frozen
     dataclass's ``__init__`` costs several times as much. Treat it as immutable.
+
+    ``columns`` are the indexed values of its row (type, outcome, principal_id, ip,
+    patient_id, study_uid). Made by ``from_parts`` (a parsing process sent the parts)
+    it holds no event: ``event`` is then read back from the canonical bytes when asked.
     """
 
-    __slots__ = ("event", "head", "occurred_us", "type_json")
+    __slots__ = ("_event", "columns", "head", "occurred_us", "type_json")
 
     def __init__(self, event: AuditEvent, head: bytes, type_json: bytes, occurred_us: int) -> None:
-        self.event = event  # the cleaned event
+        self._event: AuditEvent | None = event  # the cleaned event
         self.head = head  # the canonical bytes up to the sequence number
         self.type_json = type_json  # the type as a JSON string: the canonical bytes after it
         self.occurred_us = occurred_us  # occurred_at in microseconds since 1970 (UTC)
+        actor, objects = event.actor, event.objects
+        self.columns: Columns = (
+            event.type,
+            event.outcome.value,
+            actor.principal_id,
+            actor.ip,
+            objects.patient_id,
+            objects.study_uid,
+        )
+
+    @classmethod
+    def from_parts(cls, head: bytes, type_json: bytes, occurred_us: int, columns: Columns) -> Prepared:
+        """A ``Prepared`` from the parts another ``Prepared`` gave (``parts()``), e.g. made
+        in a parsing process; the bytes are trusted to be what ``prepare`` wrote."""
+        self = cls.__new__(cls)
+        self._event, self.head, self.type_json, self.occurred_us, self.columns = (
+            None, head, type_json, occurred_us, columns
+        )  # fmt: skip
+        return self
+
+    def parts(self) -> tuple[bytes, bytes, int, Columns]:
+        """What ``from_parts`` takes: plain values, cheap to send to another process."""
+        return self.head, self.type_json, self.occurred_us, self.columns
+
+    @property
+    def event(self) -> AuditEvent:
+        """The cleaned event (without ``seq``)."""
+        if self._event is None:
+            e = decode(self.canonical(0))
+            self._event = AuditEvent(e.type, e.occurred_at, e.outcome, e.actor, e.objects, e.decision, e.detail)
+        return self._event
 
     def canonical(self, seq: int) -> bytes:
         """The canonical bytes of the event once the log has given it ``seq``."""

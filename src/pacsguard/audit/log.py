@@ -75,7 +75,7 @@ class _Batch:
     __slots__ = ("errors", "future", "items", "loops", "prepared")
 
     def __init__(self) -> None:
-        self.items: list[AuditEvent] = []
+        self.items: list[AuditEvent | Prepared] = []  # Prepared: encoded by the caller already
         self.prepared: list[Prepared] = []  # filled by the writer: the items that encoded
         self.errors: dict[int, AuditUnavailable] = {}  # index -> why that event was refused
         self.future: Future[int] = Future()
@@ -132,6 +132,12 @@ class Receipt:
     def done(self) -> bool:
         return self._batch.future.done()
 
+    async def committed(self) -> int:
+        """Wait as ``await`` does; only the sequence number (the event is not rebuilt)."""
+        batch = self._batch
+        first = batch.future.result() if batch.future.done() else await asyncio.shield(batch.awaitable())
+        return first + batch.slot(self._index)
+
     def __await__(self) -> Generator[Any, None, AuditEvent]:
         batch = self._batch
         if batch.future.done():  # a burst's later receipts: no coroutine, no shield
@@ -185,6 +191,16 @@ class AuditLog:
 
         Raises ``AuditUnavailable`` at once if the log is closed.
         """
+        return self._queue(event)
+
+    def append_prepared(self, prepared: Prepared) -> Receipt:
+        """``append`` for an event ``canonical.prepare`` has cleaned and encoded already
+        (with this log's ``options.limits``), e.g. in the receiver's parsing process: the
+        writer then only numbers, hashes and inserts it. The bytes are not checked again.
+        """
+        return self._queue(prepared)
+
+    def _queue(self, event: AuditEvent | Prepared) -> Receipt:
         with self._cond:
             self._check_open()
             while self._queued >= self.options.queue_limit:
@@ -335,6 +351,9 @@ class AuditLog:
         """
         limits = self.options.limits
         for index, event in enumerate(batch.items):
+            if isinstance(event, Prepared):
+                batch.prepared.append(event)
+                continue
             try:
                 batch.prepared.append(prepare(event, limits))
             except Exception as exc:  # prepare never fails on bad input; this is a bug: refuse the one event
@@ -388,22 +407,7 @@ def _rows(items: list[Prepared], edge: merkle.RightEdge) -> tuple[list[tuple[Any
         finished = grow(leaf)
         if finished:
             add_nodes(finished)
-        event = prepared.event
-        actor, objects = event.actor, event.objects
-        add_row(
-            (
-                seq,
-                prepared.occurred_us,
-                event.type,
-                event.outcome.value,
-                actor.principal_id,
-                actor.ip,
-                objects.patient_id,
-                objects.study_uid,
-                leaf,
-                data,
-            )
-        )
+        add_row((seq, prepared.occurred_us, *prepared.columns, leaf, data))
         seq += 1
     return rows, nodes
 

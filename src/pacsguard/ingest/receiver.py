@@ -8,13 +8,21 @@ stops being read, TCP slows the sender), a UDP datagram is dropped and counted
 is full, and ten thousand parsed events (two dozen dicts and lists each) would make every
 garbage collection pass walk them all; bytes it does not walk.
 
-One writer task drains the queue: it parses the messages (``syslog_record``,
-``dicom_xml``/``fhir_json``, ``mapping``), appends the events to the ``AuditLog`` without
-waiting for each (the log's group commit carries them together), then awaits the
-receipts; only then does it count them ``durable``. It keeps at most ``batch`` events in
-flight, in two halves, so that it parses one half while the log commits the other. If
-the log refuses, the writer keeps the refused events and retries: the queue fills and
-back-pressure reaches the senders; nothing already taken is dropped.
+One writer task drains the queue: it has the messages parsed (``parsing``:
+``syslog_record``, ``dicom_xml``/``fhir_json``, ``mapping``), appends the events to the
+``AuditLog`` without waiting for each (the log's group commit carries them together),
+then awaits the receipts; only then does it count them ``durable``. It keeps at most
+``batch`` events in flight, in two halves, so that one half is parsed while the log
+commits the other. If the log refuses, the writer keeps the refused events and retries:
+the queue fills and back-pressure reaches the senders; nothing already taken is dropped.
+
+Parsing happens here, or, given a ``ParserPool`` (``pacsguard serve`` does), in parsing
+processes (``worker``) that also encode the events for the log (``append_prepared``):
+the writer sends them the next half batch before it appends the current one, and takes
+the results back in order. If one dies or hangs, the processes are restarted, the half
+it was parsing is sent again one message at a time (a message a process dies on again
+is quarantined as ``internal-error``) and later halves are sent again: nothing taken is
+lost, and the order is kept.
 
 A rejected message (malformed, oversized, invalid UTF-8, a DTD, a lying frame length) is
 counted, stored in the bounded quarantine (``IngestStore``) and recorded as an
@@ -27,20 +35,28 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
+from pacsguard.audit.canonical import Prepared
 from pacsguard.clock import Clock
 from pacsguard.domain import Actor, AuditEvent, Outcome
-from pacsguard.errors import AuditUnavailable, IngestError, MessageRejected
-from pacsguard.ingest.mapping import to_event
+from pacsguard.errors import AuditUnavailable, IngestError, ParserDied
+from pacsguard.ingest.parsing import Arrival, event_for
 from pacsguard.ingest.provenance import Provenance, attach, digest
 from pacsguard.ingest.store import IngestStore, Quarantined
-from pacsguard.ingest.syslog_record import SyslogRecord, parse_payload, parse_syslog
+from pacsguard.ingest.worker import ParserPool, Ticket
 
-__all__ = ["Arrival", "AuditAppender", "Counters", "Receiver", "ReceiverOptions", "rejected_event"]
+__all__ = [
+    "Arrival",
+    "AuditAppender",
+    "Counters",
+    "PreparedAppender",
+    "Receiver",
+    "ReceiverOptions",
+    "rejected_event",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +65,19 @@ class AuditAppender(Protocol):
     """The audit log as the receiver uses it: ``append`` returns an awaitable receipt."""
 
     def append(self, event: AuditEvent) -> Awaitable[AuditEvent]: ...
+
+
+class Committable(Protocol):
+    """A receipt that gives the event's seq once it is durable (``Receipt.committed``)."""
+
+    def committed(self) -> Awaitable[int]: ...
+
+
+class PreparedAppender(AuditAppender, Protocol):
+    """The audit log as the receiver uses it with parsing processes: it also takes events
+    encoded already (``AuditLog.append_prepared``), whose receipts give only the seq."""
+
+    def append_prepared(self, prepared: Prepared) -> Committable: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +107,7 @@ class Counters:
     tls_failures: int = 0  # handshakes refused (no or a wrong client certificate, not TLS)
     closed_lying: int = 0  # connections closed for a frame length that lied
     log_retries: int = 0  # batches the audit log refused (retried)
+    parser_restarts: int = 0  # times a parsing process died (or hung) and the processes were started again
     queue_depth: int = 0
 
     def snapshot(self) -> dict[str, int]:
@@ -90,6 +120,7 @@ class Counters:
             "tls_failures": self.tls_failures,
             "closed_lying": self.closed_lying,
             "log_retries": self.log_retries,
+            "parser_restarts": self.parser_restarts,
             "queue_depth": self.queue_depth,
         }
 
@@ -120,35 +151,51 @@ def rejected_event(item: Quarantined, quarantine_id: int | None) -> AuditEvent:
     return attach(event, provenance)
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """One message as it came off the network, not parsed yet."""
-
-    data: bytes
-    transport: str  # tls or udp
-    peer: str | None
-    cert_source: str | None  # the verified client certificate's subject
-    received_at: datetime
-
-
 _Item = Arrival | Quarantined
+
+
+_Parsed = AuditEvent | Prepared  # Prepared: made by a parsing process
+_Receipts = list[tuple[_Parsed, Any]]  # the event and its receipt (``None``: refused at once)
+
+
+@dataclass
+class _Job:
+    """Queue items taken together, and the ticket of their arrivals if they were sent to
+    the parsing processes (``None``: parsed here)."""
+
+    items: list[_Item]
+    arrivals: list[Arrival]
+    ticket: Ticket | None
 
 
 @dataclass
 class _InFlight:
-    """Queue items appended to the log, with their receipts (``None``: refused at once)."""
+    """Queue items appended to the log, with their receipts."""
 
     items: int
-    receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]]
+    receipts: _Receipts
 
 
 class Receiver:
     """Queues messages (bounded), parses them and writes the events to the audit log."""
 
     def __init__(
-        self, log: AuditAppender, store: IngestStore, clock: Clock, options: ReceiverOptions | None = None
+        self,
+        log: AuditAppender,
+        store: IngestStore,
+        clock: Clock,
+        options: ReceiverOptions | None = None,
+        parser: ParserPool | None = None,
     ) -> None:
+        """With ``parser``, messages are parsed in its processes (started and stopped with
+        the receiver) and ``log`` must be a ``PreparedAppender``; without, in this one.
+
+        Raises ``IngestError`` if ``parser`` is given and ``log`` takes no prepared events.
+        """
+        if parser is not None and not hasattr(log, "append_prepared"):
+            raise IngestError("parsing processes need an audit log that takes prepared events")
         self.log = log
+        self.parser = parser
         self.store = store
         self.clock = clock
         self.options = options or ReceiverOptions()
@@ -203,39 +250,14 @@ class Receiver:
 
     def event_for(self, arrival: Arrival) -> AuditEvent | Quarantined:
         """The event for one syslog message, or its quarantine entry if it is unusable."""
-        data, transport, peer, cert_source = arrival.data, arrival.transport, arrival.peer, arrival.cert_source
-        try:
-            record = parse_syslog(data)
-            message = parse_payload(record.payload)
-            event = to_event(message)
-        except MessageRejected as exc:
-            source = cert_source or peer
-            return Quarantined(arrival.received_at, transport, exc.reason, str(exc), len(data), data, peer, source)
-        except Exception as exc:  # a parser bug must not stop the receiver: quarantine the message
-            log.exception("unexpected error parsing a message from %s", peer)
-            reason = f"internal error: {type(exc).__name__}"
-            return Quarantined(
-                arrival.received_at, transport, "internal-error", reason, len(data), data, peer, cert_source
-            )
-        provenance = Provenance(
-            source=_source(cert_source, message.audit_source_id, record, peer),
-            transport=transport,
-            received_at=arrival.received_at,
-            format=message.format,
-            peer=peer,
-            message_id=message.message_id or _syslog_id(record),
-            digest=digest(record.payload),
-            syslog=record.header() or None,
-        )
-        return attach(event, provenance)
+        return event_for(arrival)
 
-    async def _events(self, items: list[_Item]) -> list[AuditEvent]:
-        """The events of ``items``: parsed, or recording their rejection (after the
-        quarantine row is written)."""
-        events: list[AuditEvent] = []
-        for item in items:
-            parsed = self.event_for(item) if isinstance(item, Arrival) else item
-            if isinstance(parsed, AuditEvent):
+    async def _events(self, job: _Job, later: Iterable[_Job]) -> list[_Parsed]:
+        """The events of ``job``'s items: parsed, or recording their rejection (after the
+        quarantine row is written). ``later``: the jobs submitted after it."""
+        events: list[_Parsed] = []
+        for item, parsed in zip(job.items, await self._parsed(job, later), strict=True):
+            if not isinstance(parsed, Quarantined):
                 events.append(parsed)
                 continue
             if parsed is not item:  # rejected by the parser (the framing's are counted in)
@@ -243,10 +265,70 @@ class Receiver:
             events.append(rejected_event(parsed, await self._quarantine(parsed)))
         return events
 
+    def _submit(self, items: list[_Item]) -> _Job:
+        """Take ``items`` into a job; with parsing processes, send them their arrivals now."""
+        arrivals = [item for item in items if isinstance(item, Arrival)]
+        ticket = self.parser.submit(arrivals) if self.parser is not None and arrivals else None
+        return _Job(items, arrivals, ticket)
+
+    async def _parsed(self, job: _Job, later: Iterable[_Job]) -> list[_Parsed | Quarantined]:
+        """One result per item of ``job``, in order (framing rejects as they are)."""
+        if job.ticket is None or self.parser is None:
+            return [event_for(item) if isinstance(item, Arrival) else item for item in job.items]
+        try:
+            results: Sequence[_Parsed | Quarantined] = await self.parser.collect(job.ticket)
+        except ParserDied as exc:
+            # Restarted, the processes forgot every batch sent: this one is parsed again
+            # one message at a time, the later ones are sent again.
+            await self._restart(exc)
+            results = await self._one_by_one(job.arrivals)
+            for other in later:
+                other.ticket = self.parser.submit(other.arrivals) if self.parser is not None else None
+        parsed = iter(results)
+        return [next(parsed) if isinstance(item, Arrival) else item for item in job.items]
+
+    async def _one_by_one(self, arrivals: list[Arrival]) -> list[_Parsed | Quarantined]:
+        """``arrivals`` parsed one at a time after a parsing process died: one it dies on
+        again is quarantined, the others are parsed. Nothing taken is lost."""
+        results: list[_Parsed | Quarantined] = []
+        for arrival in arrivals:
+            if self.parser is None:  # could not be restarted: parse here
+                results.append(event_for(arrival))
+                continue
+            try:
+                results.extend(await self.parser.parse([arrival]))
+            except ParserDied as exc:
+                await self._restart(exc)
+                data = arrival.data
+                results.append(Quarantined(
+                    arrival.received_at, arrival.transport, "internal-error",
+                    "the parsing process died on this message", len(data), data, arrival.peer,
+                    arrival.cert_source or arrival.peer,
+                ))  # fmt: skip
+        return results
+
+    async def _restart(self, exc: ParserDied) -> None:
+        """Start the parsing processes again (or, if they cannot start, parse here from now on)."""
+        assert self.parser is not None
+        self.counters.parser_restarts += 1
+        log.error("ATNA receiver: %s; starting the parsing processes again", exc)
+        try:
+            await self.parser.restart()
+        except (OSError, ParserDied) as error:
+            log.error("ATNA receiver: the parsing processes cannot start (%s); parsing in this process", error)
+            self.parser = None
+
     # -- the writer ------------------------------------------------------------------
 
+    async def open(self) -> None:
+        """Start the parsing processes (if any; waiting until they are ready), then the writer."""
+        if self.parser is not None and not self.parser.started:
+            await self._start_parser(self.parser)
+        self.start()
+
     def start(self) -> None:
-        """Start the writer task in the running loop."""
+        """Start the writer task in the running loop (and the parsing processes, if any and
+        not started yet, in that task)."""
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
 
@@ -256,7 +338,8 @@ class Receiver:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued (waiting at most ``timeout`` seconds if the log refuses),
-        then stop the writer; what could not be written is logged as lost."""
+        then stop the writer and the parsing processes; what could not be written is
+        logged as lost."""
         if self._writer is None:
             return
         try:
@@ -267,27 +350,43 @@ class Receiver:
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
         self._writer = None
+        if self.parser is not None:
+            await self.parser.close()
 
     async def _run(self) -> None:
         """Take, parse and append up to half a batch while the log commits the half
-        before; confirm a half once the other is appended, or as soon as nothing waits."""
+        before; confirm a half once the other is appended, or as soon as nothing waits.
+        With parsing processes, the next half is sent to them before this one is
+        appended, so that they parse while this task appends and confirms."""
         half = max(1, self.options.batch // 2)
         flying: deque[_InFlight] = deque()
         held = 0  # events in flight
+        if self.parser is not None and not self.parser.started:
+            await self._start_parser(self.parser)
+        parsing: deque[_Job] = deque()  # taken from the queue, not appended yet
         while True:
             while flying and (self.queue.empty() or held + half > self.options.batch):
                 done = flying.popleft()
                 held -= done.items
                 await self._confirm(done)
-            items = [await self.queue.get()]
-            while len(items) < half and not self.queue.empty():
-                items.append(self.queue.get_nowait())
+            if not parsing:
+                items = [await self.queue.get()]
+                parsing.append(self._submit(self._take(items, half)))
+            while self.parser is not None and len(parsing) < 2 and not self.queue.empty():
+                parsing.append(self._submit(self._take([], half)))
+            job = parsing.popleft()
             try:
-                flying.append(_InFlight(len(items), self._append(await self._events(items))))
+                flying.append(_InFlight(len(job.items), self._append(await self._events(job, parsing))))
             except BaseException:
-                self._done(len(items))
+                self._done(len(job.items) + sum(len(j.items) for j in parsing))
                 raise
-            held += len(items)
+            held += len(job.items)
+
+    def _take(self, items: list[_Item], half: int) -> list[_Item]:
+        """``items`` and what else the queue holds, up to ``half`` items."""
+        while len(items) < half and not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
 
     async def _confirm(self, flight: _InFlight) -> None:
         """Await the receipts, retrying what the log refused until it takes it."""
@@ -299,6 +398,14 @@ class Receiver:
                 refused = await self._receipts(self._append(refused))
         finally:
             self._done(flight.items)
+
+    async def _start_parser(self, parser: ParserPool) -> None:
+        """Start the parsing processes; if they cannot start, parse in this process instead."""
+        try:
+            await parser.start()
+        except (OSError, ParserDied) as exc:
+            log.error("ATNA receiver: the parsing processes cannot start (%s); parsing in this process", exc)
+            self.parser = None
 
     def _done(self, items: int) -> None:
         for _ in range(items):
@@ -312,24 +419,29 @@ class Receiver:
             log.error("quarantine row lost: %s", exc)
             return None
 
-    def _append(self, events: list[AuditEvent]) -> list[tuple[AuditEvent, Awaitable[AuditEvent] | None]]:
+    def _append(self, events: list[_Parsed]) -> _Receipts:
         """Append all without waiting; a ``None`` receipt: the log refused at once."""
-        receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]] = []
+        receipts: _Receipts = []
+        log = self.log
         for event in events:
             try:
-                receipts.append((event, self.log.append(event)))
+                if isinstance(event, Prepared):
+                    receipts.append((event, cast(PreparedAppender, log).append_prepared(event)))
+                else:
+                    receipts.append((event, log.append(event)))
             except AuditUnavailable:
                 receipts.append((event, None))
         return receipts
 
-    async def _receipts(self, receipts: list[tuple[AuditEvent, Awaitable[AuditEvent] | None]]) -> list[AuditEvent]:
+    async def _receipts(self, receipts: _Receipts) -> list[_Parsed]:
         """Await all; returns the events the log refused (to retry)."""
-        refused: list[AuditEvent] = []
+        refused: list[_Parsed] = []
         for event, receipt in receipts:
             try:
                 if receipt is None:
                     raise AuditUnavailable("the audit log is closed")
-                await receipt
+                # A prepared event's receipt gives only its seq: the event is not rebuilt.
+                await (receipt.committed() if isinstance(event, Prepared) else receipt)
             except AuditUnavailable as exc:
                 log.warning("audit log refused an ingested event: %s", exc)
                 refused.append(event)
@@ -341,12 +453,3 @@ class Receiver:
         """The counters now (``queue_depth`` fresh)."""
         self.counters.queue_depth = self.queue.qsize()
         return self.counters.snapshot()
-
-
-def _syslog_id(record: SyslogRecord) -> str | None:
-    parts = [p for p in (record.msgid, record.procid) if p]
-    return "/".join(parts) or None
-
-
-def _source(cert: str | None, audit_source: str | None, record: SyslogRecord, peer: str | None) -> str:
-    return cert or audit_source or record.hostname or peer or "unknown"

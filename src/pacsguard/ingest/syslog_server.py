@@ -108,8 +108,9 @@ class SyslogServer:
         self.udp_address: tuple[str, int] | None = None
 
     async def start(self) -> None:
-        """Start the writer and the listeners; raises ``OSError`` if a port is taken."""
-        self.receiver.start()
+        """Start the receiver (its parsing processes, its writer) and the listeners; raises
+        ``OSError`` if a port is taken."""
+        await self.receiver.open()
         loop = asyncio.get_running_loop()
         if self._tls_port is not None:
             self._tcp = await loop.create_server(lambda: _Accepting(self), self.host, self._tls_port)

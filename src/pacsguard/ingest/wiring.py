@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from pacsguard.audit.settings import options as audit_options
 from pacsguard.clock import Clock
 from pacsguard.config import Settings
 from pacsguard.ingest.receiver import AuditAppender, Receiver, ReceiverOptions
 from pacsguard.ingest.store import IngestStore
 from pacsguard.ingest.syslog_server import ReceiverThread, SyslogServer, server_tls_context
+from pacsguard.ingest.worker import ParserPool
 
 __all__ = ["open_receiver"]
 
 
 def open_receiver(settings: Settings, engine: Engine, log: AuditAppender, clock: Clock) -> ReceiverThread | None:
     """The receiver thread of ``[audit.receiver]`` (not started), or ``None`` when off.
+
+    With ``parse_processes`` (two by default) messages are parsed and encoded in processes
+    of their own, with the limits of the site's audit log; ``log`` must then take
+    prepared events (``PreparedAppender``: the ``AuditLog``).
 
     Raises ``IngestError`` when the TLS files (``[pki]`` server certificate and key, the
     site CA) are unusable.
@@ -33,8 +39,11 @@ def open_receiver(settings: Settings, engine: Engine, log: AuditAppender, clock:
     options = ReceiverOptions(max_message_bytes=config.max_message_bytes, queue_size=config.queue_size)
     store = IngestStore(engine, keep_rows=config.quarantine_rows)
 
+    limits = audit_options(settings.audit).limits
+
     def make() -> SyslogServer:
-        receiver = Receiver(log, store, clock, options)
+        parser = ParserPool(limits, config.parse_processes) if config.parse_processes else None
+        receiver = Receiver(log, store, clock, options, parser)
         return SyslogServer(
             receiver, host=config.host, tls_port=config.tls_port, udp_port=config.udp_port, tls_context=context
         )

@@ -28,6 +28,7 @@ _HELP = {
     "tls_failures": "TLS handshakes refused",
     "closed_lying": "connections closed because a frame length lied",
     "log_retries": "batches the audit log refused and the receiver retried",
+    "parser_restarts": "times the receiver's parsing process died or hung and was started again",
     "queue_depth": "messages waiting between the network and the audit log",
 }
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pacsguard.audit.canonical import (
     Limits,
+    Prepared,
     _prepare_any,
     _prepare_clean,
     canonical_bytes,
@@ -243,3 +244,16 @@ def test_the_detail_limit_holds_on_both_paths(detail: dict[str, Any], limit: int
     fast = _prepare_clean(e, Limits(max_string=limit))
     slow = _prepare_any(e, Limits(max_string=limit))
     assert fast is None or fast.canonical(3) == slow.canonical(3)
+
+
+def test_a_prepared_event_rebuilt_from_its_parts_writes_the_same_row_and_reads_back() -> None:
+    for e in (event(), event(actor=Actor("x" * 5000), detail={"raw": b"\xff"}), event(type="study.teleport")):
+        original = prepare(e, Limits(max_string=100))
+        rebuilt = Prepared.from_parts(*original.parts())
+        assert rebuilt.canonical(9) == original.canonical(9)
+        assert rebuilt.columns == original.columns == (
+            original.event.type, original.event.outcome.value, original.event.actor.principal_id,
+            original.event.actor.ip, original.event.objects.patient_id, original.event.objects.study_uid,
+        )  # fmt: skip
+        assert rebuilt.event == original.event  # read back from the canonical bytes
+        assert rebuilt.recorded(9) == original.recorded(9)

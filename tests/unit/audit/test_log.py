@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
 from pacsguard.audit import AuditLog, AuditOptions, FileWitness, Receipt, verify, verify_head
-from pacsguard.audit.canonical import canonical_bytes
+from pacsguard.audit.canonical import canonical_bytes, prepare
 from pacsguard.audit.merkle import RightEdge, leaf_hash
 from pacsguard.audit.store import AuditStore
 from pacsguard.clock import FakeClock
@@ -220,3 +220,23 @@ def test_commit_listeners_hear_each_commit_and_cannot_break_the_log(engine: Engi
         log.emit(AuditEvent("login.success", datetime(2026, 1, 5, tzinfo=UTC)))
         log.emit(AuditEvent("login.success", datetime(2026, 1, 5, tzinfo=UTC)))
     assert heard == [1, 2]
+
+
+def test_prepared_events_are_stored_as_appended_ones_and_their_receipts_give_the_seq(
+    open_log: OpenLog, engine: Engine, clock: FakeClock
+) -> None:
+    log = open_log()
+    log.append(sample(0, clock)).result(timeout=60)
+    prepared = [prepare(sample(i, clock), log.options.limits) for i in range(1, 4)]
+
+    async def committed() -> list[int]:
+        receipts = [log.append_prepared(p) for p in prepared]
+        return [await r.committed() for r in receipts]
+
+    assert asyncio.run(committed()) == [1, 2, 3]
+    store = AuditStore(engine)
+    for seq in (1, 2, 3):
+        stored = store.leaf(seq)
+        assert stored is not None
+        assert stored[0] == prepare(sample(seq, clock)).canonical(seq)
+        assert stored[1] == leaf_hash(stored[0])

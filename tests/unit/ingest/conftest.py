@@ -23,6 +23,7 @@ from pacsguard.domain import AuditEvent
 from pacsguard.ingest import IngestStore, Receiver, ReceiverOptions, ReceiverThread, SyslogServer
 from pacsguard.ingest.receiver import AuditAppender
 from pacsguard.ingest.syslog_server import server_tls_context
+from pacsguard.ingest.worker import ParserPool
 from pacsguard.pki import create_ca, issue_client, issue_server
 from pacsguard.storage import make_engine
 from tests.tls import write_pair
@@ -108,6 +109,11 @@ class Running:
     def stats(self) -> dict[str, int]:
         return self.thread.stats()
 
+    @property
+    def parser(self) -> ParserPool:
+        assert self.server.receiver.parser is not None
+        return self.server.receiver.parser
+
     def wait(self, key: str, at_least: int) -> dict[str, int]:
         wait_for(lambda: self.stats()[key] >= at_least, f"{key} >= {at_least} (now {self.stats()})")
         return self.stats()
@@ -117,15 +123,19 @@ class Running:
 def start_receiver(
     pki: Pki, sqlite_engine: Engine, audit_log: AuditLog, clock: FakeClock
 ) -> Iterator[Callable[..., Running]]:
-    """A factory: a receiver on TLS and UDP (free ports) writing to the test's log."""
+    """A factory: a receiver on TLS and UDP (free ports) writing to the test's log; with
+    ``processes``, parsing in that many parsing processes."""
     started: list[ReceiverThread] = []
 
-    def start(log: AuditAppender | None = None, require_client_cert: bool = True, **options: Any) -> Running:
+    def start(
+        log: AuditAppender | None = None, require_client_cert: bool = True, processes: int = 0, **options: Any
+    ) -> Running:
         context = server_tls_context(*pki.server, pki.ca, require_client_cert=require_client_cert)
         store = IngestStore(sqlite_engine, keep_rows=options.pop("keep_rows", 100))
 
         def make() -> SyslogServer:
-            receiver = Receiver(log or audit_log, store, clock, ReceiverOptions(**options))
+            parser = ParserPool(audit_log.options.limits, processes) if processes else None
+            receiver = Receiver(log or audit_log, store, clock, ReceiverOptions(**options), parser)
             return SyslogServer(receiver, tls_port=0, udp_port=0, tls_context=context)
 
         thread = ReceiverThread(make)

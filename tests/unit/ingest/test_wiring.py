@@ -48,3 +48,26 @@ def test_configured_it_listens_on_tls_and_udp(make_site: Callable[..., Path]) ->
             assert thread.stats()["received"] == 0
         finally:
             thread.stop()
+
+
+@pytest.mark.parametrize(
+    ("setting", "processes"), [("", 2), ("parse_processes = 1\n", 1), ("parse_processes = 0\n", 0)]
+)
+def test_it_parses_in_two_processes_unless_told_otherwise(
+    make_site: Callable[..., Path], setting: str, processes: int
+) -> None:
+    site = make_site()
+    assert main(["pki", "init", "--site", str(site)]) == 0
+    with (site / "pacsguard.toml").open("a") as f:
+        f.write(f"\n[audit.receiver]\ntls_port = 0\n{setting}")
+    settings = config.load(site)
+    with open_site(settings) as opened:
+        thread = open_receiver(settings, opened.engine, opened.audit, opened.clock)
+        assert thread is not None
+        thread.start()
+        try:
+            assert thread.server is not None
+            parser = thread.server.receiver.parser
+            assert len(parser.pids if parser is not None else []) == processes
+        finally:
+            thread.stop()
