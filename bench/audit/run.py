@@ -38,10 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.postgres import running_postgres  # noqa: E402
 
-from pacsguard.audit import AuditLog, AuditOptions, merkle, prepare, verify  # noqa: E402
+from pacsguard.audit import AuditLog, AuditOptions, AuditQuery, merkle, prepare, verify  # noqa: E402
 from pacsguard.audit.log import _rows  # noqa: E402
 from pacsguard.audit.proofs import inclusion  # noqa: E402
+from pacsguard.audit.search import search  # noqa: E402
 from pacsguard.audit.store import AuditStore  # noqa: E402
+from pacsguard.clock import SystemClock  # noqa: E402
 from pacsguard.domain.events import Actor, AuditEvent, ObjectRef  # noqa: E402
 from pacsguard.storage import make_engine, migrate  # noqa: E402
 
@@ -146,14 +148,14 @@ def appends_async(engine: Engine, callers: int, per_caller: int) -> float:
         return timed(work)
 
 
-def appends_batched(engine: Engine, n: int, window: int = 1000) -> float:
-    """One coroutine appends ``window`` events without awaiting, then awaits their receipts (an
-    ATNA receiver taking a burst of messages), and so on."""
+def appends_batched(engine: Engine, n: int, window: int = 1000, make: Callable[[int], AuditEvent] = event) -> float:
+    """One coroutine appends ``window`` events (``make(i)``) without awaiting, then awaits their
+    receipts (an ATNA receiver taking a burst of messages), and so on."""
     with open_log(engine) as log:
 
         async def receiver() -> None:
             for first in range(0, n, window):
-                receipts = [log.append(event(i)) for i in range(first, min(first + window, n))]
+                receipts = [log.append(make(i)) for i in range(first, min(first + window, n))]
                 for receipt in receipts:
                     await receipt
 
@@ -325,6 +327,7 @@ def measure_scale(directory: Path, sizes: list[int], proofs: int) -> dict[int, d
         row["verify_2"], row["verify_2_cpu"] = timed_verify(engine, key, 2, n, head.root_hash)
         row["verify_1"], row["verify_1_cpu"] = timed_verify(engine, key, 1, n, head.root_hash)
         row.update(measure_proofs(engine, n, proofs))
+        row.update(measure_search(engine))
         engine.dispose()
         row["burst_rate"], row["burst_cpu"] = bursts_on_a_copy(directory / f"scale-{n}.db")
         figures[n] = row
@@ -344,6 +347,30 @@ def bursts_on_a_copy(database: Path, n: int = 30_000) -> tuple[float, float]:
         engine.dispose()
         for path in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
             path.unlink(missing_ok=True)
+
+
+class _Discard:
+    """An event sink that keeps nothing (the search's own ``audit.log.used`` record)."""
+
+    def emit(self, event: AuditEvent) -> None:
+        pass
+
+
+def measure_search(engine: Engine, probes: int = 20) -> dict[str, float]:
+    """Median ms of the first page (100) of ``search`` by one patient (20 events per 1M: the
+    walk crosses every search bucket) and by one principal (thousands of events)."""
+    reader, rng = Actor("officer", ("privacy-officer",)), random.Random(11)
+
+    def ms(query: AuditQuery) -> float:
+        t0 = time.perf_counter()
+        page = search(engine, query, reader=reader, sink=_Discard(), clock=SystemClock())
+        elapsed = (time.perf_counter() - t0) * 1000
+        assert page.events, query
+        return elapsed
+
+    patients = [ms(AuditQuery(patient=f"P{rng.randrange(50_000)}")) for _ in range(probes)]
+    principals = [ms(AuditQuery(actor=f"user{rng.randrange(500)}")) for _ in range(probes)]
+    return {"search_patient_ms": statistics.median(patients), "search_principal_ms": statistics.median(principals)}
 
 
 def kept_key(path: Path) -> Ed25519PrivateKey:
@@ -432,6 +459,10 @@ def print_scale(figures: dict[int, dict[str, float]]) -> None:
         ("verify, 1 process: wall s (CPU s)", "{verify_1:.1f} ({verify_1_cpu:.1f})"),
         ("inclusion proof from storage, median / p99 ms", "{proof_ms:.2f} / {proof_p99_ms:.2f}"),
         ("inclusion proof check (offline), median µs", "{check_us:.0f}"),
+        (
+            "search, first page of 100: one patient / one principal, ms",
+            "{search_patient_ms:.1f} / {search_principal_ms:.1f}",
+        ),
         ("bursts of 1,000 appended to a copy: /s (CPU µs/event)", "{burst_rate:,.0f} ({burst_cpu:.0f})"),
     ]
     for label, fmt in lines:

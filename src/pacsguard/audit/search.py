@@ -2,10 +2,13 @@
 
 ``search`` first records an ``audit.log.used`` event naming the reader and the query
 (durably: if that cannot be recorded, the search is refused), then reads the matching
-events in sequence order. The patient, study and actor filters use an index that ends
-in ``seq``, so "who accessed this patient" reads only that patient's rows, a page at a
-time; the time range has its own index; IP, type and outcome are filtered within those
-(or along ``seq``): their indexes cost every append more than they saved.
+events in sequence order. The patient, study and actor indexes are ``(bucket, key, seq)``
+with ``bucket = seq >> 14`` (``storage.audit_tables``: so that appends stay cheap at any
+size), so a search by one of those keys walks the buckets from the cursor's on, one
+index range per bucket, and stops when the page is full: "who accessed this patient"
+reads only that patient's rows, plus one index probe per 16,384 events of the log. The
+time range has its own index; IP, type and outcome are filtered within those (or along
+``seq``): their indexes cost every append more than they saved.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import BindParameter, ColumnElement, Connection, Engine, Integer, Row, Select, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.audit.canonical import decode
@@ -22,7 +25,7 @@ from pacsguard.audit.store import db_reason, to_us
 from pacsguard.clock import Clock, utc
 from pacsguard.domain.events import Actor, AuditEvent, EventSink, JsonValue, Outcome
 from pacsguard.errors import AuditIntegrityError, AuditUnavailable
-from pacsguard.storage.audit_tables import audit_events
+from pacsguard.storage.audit_tables import SEARCH_BUCKET_BITS, audit_events, search_bucket
 
 __all__ = ["MAX_LIMIT", "AuditPage", "AuditQuery", "search"]
 
@@ -77,19 +80,47 @@ def search(engine: Engine, query: AuditQuery, *, reader: Actor, sink: EventSink,
     """
     limit = max(1, min(query.limit, MAX_LIMIT))
     sink.emit(AuditEvent("audit.log.used", clock.now(), actor=reader, detail={"query": query.describe()}))
-    statement = (
-        select(audit_events.c.seq, audit_events.c.canonical)
-        .where(*_conditions(query))
-        .order_by(audit_events.c.seq)
-        .limit(limit + 1)
-    )
+    conditions = _conditions(query)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(statement).all()
+            if query.actor is None and query.patient is None and query.study is None:
+                rows = conn.execute(_page(conditions, limit + 1)).all()
+            else:
+                rows = _bucket_by_bucket(conn, conditions, query.after_seq, limit + 1)
     except SQLAlchemyError as exc:
         raise AuditUnavailable(f"the audit log cannot be read: {db_reason(exc)}") from exc
     events = tuple(_event(int(row[0]), row[1]) for row in rows[:limit])
     return AuditPage(events, int(rows[limit - 1][0]) if len(rows) > limit else None)
+
+
+def _page(conditions: list[ColumnElement[bool]], limit: int | BindParameter[int]) -> Select[int, bytes]:
+    return (
+        select(audit_events.c.seq, audit_events.c.canonical)
+        .where(*conditions)
+        .order_by(audit_events.c.seq)
+        .limit(limit)
+    )
+
+
+def _bucket_by_bucket(
+    conn: Connection, conditions: list[ColumnElement[bool]], after_seq: int | None, limit: int
+) -> list[Row[int, bytes]]:
+    """Up to ``limit`` matching rows in ``seq`` order, read one search bucket at a time (one
+    statement, built once: an empty bucket costs one index probe)."""
+    last = conn.execute(select(func.max(audit_events.c.seq))).scalar()
+    if last is None:
+        return []
+    first = 0 if after_seq is None else max(after_seq + 1, 0) >> SEARCH_BUCKET_BITS
+    statement = _page(
+        [search_bucket(audit_events.c.seq) == bindparam("bucket"), *conditions],
+        bindparam("room", type_=Integer),
+    )
+    rows: list[Row[int, bytes]] = []
+    for bucket in range(first, (last >> SEARCH_BUCKET_BITS) + 1):
+        rows += conn.execute(statement, {"bucket": bucket, "room": limit - len(rows)}).all()
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 def _event(seq: int, data: object) -> AuditEvent:

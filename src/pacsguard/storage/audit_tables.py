@@ -12,11 +12,22 @@ on; ``audit verify`` checks that the copies agree with the canonical bytes.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, SmallInteger, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    literal_column,
+)
 
 from pacsguard.storage.base import metadata
 
-__all__ = ["audit_events", "audit_heads", "audit_nodes", "audit_prunes"]
+__all__ = ["SEARCH_BUCKET_BITS", "audit_events", "audit_heads", "audit_nodes", "audit_prunes", "search_bucket"]
 
 audit_events = Table(
     "audit_events",
@@ -32,14 +43,29 @@ audit_events = Table(
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Column("canonical", LargeBinary, nullable=False),
 )
-# Every search index ends in seq, so keyset pagination ("seq > after ORDER BY seq") is
-# an index range scan: "who accessed this patient" reads only that patient's rows.
-# Only the auditor's first questions are indexed (patient, study, principal, time): each
-# index costs every append a random B-tree insert (migration 0005_audit_indexes dropped
-# the IP and event-type ones); IP, type and outcome are filtered within these.
-Index("ix_audit_events_patient_seq", audit_events.c.patient_id, audit_events.c.seq)
-Index("ix_audit_events_principal_seq", audit_events.c.principal_id, audit_events.c.seq)
-Index("ix_audit_events_study_seq", audit_events.c.study_uid, audit_events.c.seq)
+# The search indexes lead with the event's bucket, ``seq >> SEARCH_BUCKET_BITS``: the
+# 2^14 = 16,384 consecutive events of one bucket have their own small part of each index,
+# so an append only touches the pages of the newest bucket whatever the log's size (a
+# plain (key, seq) index costs every append a random page of an index that grows with the
+# log: at a million events, appends ran at a third of the fresh rate; see
+# bench/audit/layouts.py and migration 0010_audit_search_buckets). Within a bucket the
+# index is (key, seq), so search walks the buckets in order and reads only that key's
+# rows, a page at a time. Only the auditor's first questions are indexed (patient, study,
+# principal, time): IP, type and outcome are filtered within these (migration
+# 0005_audit_indexes dropped their indexes).
+SEARCH_BUCKET_BITS = 14
+
+
+def search_bucket(seq: ColumnElement[int]) -> ColumnElement[int]:
+    """The search bucket of ``seq``, written exactly as the indexes write it (a literal
+    shift, not a bound parameter, or the databases would not match the index)."""
+    return seq.op(">>", return_type=BigInteger)(literal_column(str(SEARCH_BUCKET_BITS)))
+
+
+for _name, _key in [("patient", "patient_id"), ("principal", "principal_id"), ("study", "study_uid")]:
+    Index(
+        f"ix_audit_events_{_name}_bucket", search_bucket(audit_events.c.seq), audit_events.c[_key], audit_events.c.seq
+    )
 Index("ix_audit_events_occurred", audit_events.c.occurred_us)
 
 audit_nodes = Table(

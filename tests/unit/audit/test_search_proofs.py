@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event
 
 from pacsguard.audit import AuditQuery, check_consistency, check_inclusion, merkle, verify_head
 from pacsguard.audit.heads import SignedHead
 from pacsguard.audit.proofs import consistency, inclusion
 from pacsguard.clock import FakeClock
-from pacsguard.domain.events import Actor, Outcome
+from pacsguard.domain.events import Actor, ObjectRef, Outcome
 from pacsguard.errors import AuditError
+from pacsguard.storage.audit_tables import SEARCH_BUCKET_BITS
 from tests.unit.audit.conftest import OpenLog, fill, sample
 
 OFFICER = Actor("officer", ("privacy-officer",), ip="10.9.9.9")
@@ -61,17 +63,61 @@ def test_every_search_is_recorded_as_audit_log_used(open_log: OpenLog, clock: Fa
     assert used[0].detail["query"] == {"patient": "P1", "limit": 100}
 
 
-def test_patient_search_uses_the_patient_index(open_log: OpenLog, engine: Engine, clock: FakeClock) -> None:
+def test_a_search_pages_across_buckets(open_log: OpenLog, clock: FakeClock) -> None:
+    """Events of one patient in three search buckets, paged with a cursor inside a bucket."""
+    log = open_log()
+    n = 2 * 2**SEARCH_BUCKET_BITS + 50
+    receipts = [
+        log.append(sample(i, clock, objects=ObjectRef(patient_id="P-rare" if i % 4099 == 5 else "P"))) for i in range(n)
+    ]
+    assert receipts[-1].result(timeout=120).seq == n - 1
+    expected = [i for i in range(n) if i % 4099 == 5]
+    assert {i >> SEARCH_BUCKET_BITS for i in expected} == {0, 1, 2}
+    seen: list[int] = []
+    after = None
+    while True:
+        page = log.search(AuditQuery(patient="P-rare", after_seq=after, limit=3), reader=OFFICER)
+        seen += [e.seq for e in page.events if e.seq is not None]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == expected
+    page = log.search(AuditQuery(patient="P-rare", after_seq=expected[4], limit=100), reader=OFFICER)
+    assert [e.seq for e in page.events] == expected[5:]
+
+
+@pytest.mark.parametrize(("key", "value"), [("patient", "P1"), ("actor", "user1"), ("study", "1.2.840.3")])
+def test_key_searches_use_their_bucket_index(
+    open_log: OpenLog, engine: Engine, clock: FakeClock, key: str, value: str
+) -> None:
+    """The statements the search really sends are planned on the key's bucket index."""
     log = open_log()
     fill(log, clock, 5)
-    sql = "SELECT seq, canonical FROM audit_events WHERE patient_id = 'P1' AND seq > 0 ORDER BY seq LIMIT 101"
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
-        else:
-            conn.execute(text("SET enable_seqscan = off"))
-            plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN " + sql)))
-    assert "ix_audit_events_patient_seq" in plan
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "canonical" in statement and "LIMIT" in statement.upper():
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        query: dict[str, Any] = {key: value}
+        assert log.search(AuditQuery(**query), reader=OFFICER).events
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert sent
+    index = {"patient": "patient", "actor": "principal", "study": "study"}[key]
+    for statement, parameters in sent:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            else:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+            plan = " ".join(str(r) for r in rows)
+        assert f"ix_audit_events_{index}_bucket" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # SQLite: the index gives the order
+        assert "Sort" not in plan, plan  # PostgreSQL: likewise
 
 
 def test_inclusion_proofs_check_offline_against_the_signed_head(
