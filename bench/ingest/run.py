@@ -304,8 +304,8 @@ def _wait_listening(port: int) -> None:
 
 
 class NumberingLog(NullLog):
-    """A no-op log that numbers events as the real one does, so that the import records
-    their keys (it records only events that got a ``seq``): the import's whole own cost."""
+    """A no-op log that numbers events as the real one does: the import's own cost (its
+    keys are committed by the log, with the events, so this one records none)."""
 
     def __init__(self) -> None:
         self.size = 0
@@ -313,6 +313,18 @@ class NumberingLog(NullLog):
     def append(self, event: AuditEvent) -> Any:
         self.size += 1
         return _Done(replace(event, seq=self.size - 1))
+
+    def append_prepared(self, prepared: Any, companion: Any = None) -> Any:
+        self.size += 1  # the import's key (``companion``) is not recorded: it is the log's work now
+        return _Numbered(self.size - 1)
+
+
+class _Numbered:
+    def __init__(self, seq: int) -> None:
+        self._seq = seq
+
+    def seq(self, timeout: float | None = None) -> int:
+        return self._seq
 
 
 def import_run(root: Path, name: str, jsonl: Path, null_log: bool) -> tuple[float, int]:
@@ -358,6 +370,7 @@ def main() -> None:
     parser.add_argument("--parse", choices=("process", "inline", "both"), default="process",
                         help="where the receiver parses (default: its parsing process, as 'serve' does)")  # fmt: skip
     parser.add_argument("--processes", default="2", help="parsing processes, or several counts to run in turn: 1,2")
+    parser.add_argument("--import-only", action="store_true", help="only audit import (no TLS, no rsyslog)")
     args = parser.parse_args()
     n = 2_000 if args.quick else 20_000
     m = 5_000 if args.quick else 50_000
@@ -378,7 +391,7 @@ def main() -> None:
         frames.write_bytes(data)
         console.print(f"{n:,} DICOM XML messages, {len(data) / n:,.0f} bytes each on average, "
                       f"{args.connections} TLS connections")  # fmt: skip
-        for mode in modes:
+        for mode in modes if not args.import_only else []:
             real_site, null_site = root / f"real-{mode}", root / f"null-{mode}"
             shutil.copytree(site, real_site)
             shutil.copytree(site, null_site)
@@ -394,11 +407,12 @@ def main() -> None:
                           rate(n, nd))  # fmt: skip
             cpu.append(cpu_line(f"[{mode}] real log", real, n))
             cpu.append(cpu_line(f"[{mode}] no-op log", null, n))
-        if not args.tls_only:
+        if not args.tls_only and not args.import_only:
             peer = rsyslog_run(root, pki, frames, n, args.connections)
             if peer is not None:
                 w = peer.seconds_to.get("written")
                 table.add_row("peer: rsyslog TLS → plain file", f"{n:,}", f"{w or 0:.2f}", rate(n, w))
+        if not args.tls_only:
             jsonl = root / "export.jsonl"
             with jsonl.open("w") as out:
                 write_jsonl(events(m), out)

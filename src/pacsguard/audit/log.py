@@ -32,7 +32,7 @@ from pacsguard.audit import merkle
 from pacsguard.audit.canonical import Limits, Prepared, prepare
 from pacsguard.audit.heads import SignedHead, sign_head
 from pacsguard.audit.search import AuditPage, AuditQuery, search
-from pacsguard.audit.store import AuditStore, db_reason
+from pacsguard.audit.store import AuditStore, Companion, db_reason
 from pacsguard.audit.witness import Witness
 from pacsguard.clock import Clock, SystemClock
 from pacsguard.domain.events import Actor, AuditEvent
@@ -72,7 +72,7 @@ class _Batch:
     on a future each: a batch of fifty costs one future and one wake-up broadcast.
     """
 
-    __slots__ = ("errors", "future", "items", "loops", "prepared")
+    __slots__ = ("companions", "errors", "future", "items", "loops", "prepared")
 
     def __init__(self) -> None:
         self.items: list[AuditEvent | Prepared] = []  # Prepared: encoded by the caller already
@@ -80,6 +80,14 @@ class _Batch:
         self.errors: dict[int, AuditUnavailable] = {}  # index -> why that event was refused
         self.future: Future[int] = Future()
         self.loops: dict[asyncio.AbstractEventLoop, asyncio.Future[int]] = {}
+        self.companions: dict[int, Companion] | None = None  # item index -> its companion row
+
+    def companion_rows(self, first: int) -> dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]]:
+        """The items' companion rows by table, each with its event's seq (``first`` + slot)."""
+        grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        for index, (table, columns, values) in (self.companions or {}).items():
+            grouped.setdefault((table, columns), []).append((*values, first + self.slot(index)))
+        return grouped
 
     def awaitable(self) -> asyncio.Future[int]:
         """The batch's future in the running event loop: one per loop, not one per caller.
@@ -193,14 +201,16 @@ class AuditLog:
         """
         return self._queue(event)
 
-    def append_prepared(self, prepared: Prepared) -> Receipt:
+    def append_prepared(self, prepared: Prepared, companion: Companion | None = None) -> Receipt:
         """``append`` for an event ``canonical.prepare`` has cleaned and encoded already
         (with this log's ``options.limits``), e.g. in the receiver's parsing process: the
         writer then only numbers, hashes and inserts it. The bytes are not checked again.
+        ``companion`` is a row of another table committed with the event (it gets the
+        event's seq), in the same transaction.
         """
-        return self._queue(prepared)
+        return self._queue(prepared, companion)
 
-    def _queue(self, event: AuditEvent | Prepared) -> Receipt:
+    def _queue(self, event: AuditEvent | Prepared, companion: Companion | None = None) -> Receipt:
         with self._cond:
             self._check_open()
             while self._queued >= self.options.queue_limit:
@@ -212,6 +222,10 @@ class AuditLog:
             batch = pending[-1]
             index = len(batch.items)
             batch.items.append(event)
+            if companion is not None:
+                if batch.companions is None:
+                    batch.companions = {}
+                batch.companions[index] = companion
             self._queued += 1
             if self._want and index + 1 >= self._want:
                 self._cond.notify_all()
@@ -326,7 +340,8 @@ class AuditLog:
             rows, nodes = _rows(items, edge)
             head = self._maybe_head(edge, force=bool(signs))
             if rows or head is not None:
-                self.store.append(rows, nodes, head)
+                companions = batch.companion_rows(first) if batch is not None and batch.companions else None
+                self.store.append(rows, nodes, head, companions)
         except Exception as exc:  # the writer must survive anything; callers get AuditUnavailable
             self._fail(batch, signs, exc)
             return

@@ -1,6 +1,8 @@
 """The audit log's rows: append a committed batch, read nodes, events and heads, make proofs.
 
-This is the only module that writes the audit tables, and it only ever inserts.
+This is the only module that writes the audit tables, and it only ever inserts. A batch
+may carry companion rows for other tables (``Companion``: the import's content keys),
+committed in the same transaction as their events.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,7 +23,7 @@ from pacsguard.audit.heads import SignedHead
 from pacsguard.errors import AuditIntegrityError, AuditUnavailable
 from pacsguard.storage.audit_tables import audit_events, audit_heads, audit_nodes, audit_prunes
 
-__all__ = ["EVENT_COLUMNS", "AuditStore", "Pruned", "db_reason", "from_us", "to_us"]
+__all__ = ["EVENT_COLUMNS", "AuditStore", "Companion", "Pruned", "db_reason", "from_us", "to_us"]
 
 EVENT_COLUMNS = (
     "seq",
@@ -39,6 +41,21 @@ EVENT_COLUMNS = (
 T = TypeVar("T")
 _ROWS_PER_INSERT = 100
 _COPY_FROM = 32  # rows; measured: at 50 per commit COPY took 28–36 µs of client CPU per row, INSERT 125–179
+
+
+class Companion(NamedTuple):
+    """A row of another table to commit with one event, in the same transaction (so that
+    neither is ever durable without the other). The row is ``values`` for ``columns``
+    plus the event's ``seq`` in a last column named ``seq``; a row whose unique key is
+    there already is skipped."""
+
+    table: str
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
+
+
+CompanionRows = Mapping[tuple[str, tuple[str, ...]], Sequence[Sequence[Any]]]
+"""Companion rows of a batch by (table, columns), ``seq`` last."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +100,14 @@ class AuditStore:
             return [_head(dict(r._mapping)) for r in conn.execute(select(audit_heads).order_by(audit_heads.c.id))]
 
     def append(
-        self, rows: Sequence[Sequence[Any]], nodes: Iterable[tuple[int, int, bytes]], head: SignedHead | None
+        self,
+        rows: Sequence[Sequence[Any]],
+        nodes: Iterable[tuple[int, int, bytes]],
+        head: SignedHead | None,
+        companions: CompanionRows | None = None,
     ) -> None:
-        """Insert one batch of events, their new tree nodes and maybe a head, in one transaction.
+        """Insert one batch of events, their new tree nodes, maybe a head, and the events'
+        companion rows, in one transaction.
 
         Each event row holds the values of ``EVENT_COLUMNS`` in that order.
         """
@@ -95,8 +117,18 @@ class AuditStore:
             self._insert(conn, "audit_nodes", ("level", "idx", "hash"), node_rows)
             if head is not None:
                 conn.execute(audit_heads.insert(), [_head_row(head)])
+            for (table, columns), extra in (companions or {}).items():
+                self._insert(conn, table, (*columns, "seq"), extra, skip_existing=True)
 
-    def _insert(self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def _insert(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        skip_existing: bool = False,
+    ) -> None:
         """Insert ``rows`` straight through the driver: ``COPY`` on PostgreSQL for
         ``_COPY_FROM`` rows or more, else multi-row INSERTs of up to ``_ROWS_PER_INSERT`` rows.
 
@@ -111,7 +143,7 @@ class AuditStore:
         if not rows:
             return
         names = ", ".join(columns)
-        if self._copy and len(rows) >= _COPY_FROM:
+        if self._copy and len(rows) >= _COPY_FROM and not skip_existing:
             cursor: Any = conn.connection.cursor()  # psycopg's, on this transaction's connection
             with cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
@@ -121,6 +153,8 @@ class AuditStore:
             chunk = rows[start : start + _ROWS_PER_INSERT]
             values = ", ".join(["(" + ", ".join([self._mark] * len(columns)) + ")"] * len(chunk))
             sql = f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608 - fixed names
+            if skip_existing:
+                sql += " ON CONFLICT DO NOTHING"
             conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
     def size(self) -> int:

@@ -14,13 +14,15 @@ Idempotent: each event is keyed by ``content_key(source, canonical bytes of the
 original)`` (JSONL: the line as pacsguard's export wrote it; FHIR: the resource with sorted
 keys, no spaces; XML: the message as written, stripped), kept
 in ``ingest_imported``; keys already there (or seen earlier in the same run) are
-skipped, before the entry is even parsed. Keys are recorded after the events are
-durable: a crash in between can import that batch again on the next run (at most
-``batch`` events), never lose one.
+skipped, before the entry is even parsed. A key is committed in the same transaction
+as its event (``IngestStore.key_row``, the audit log's companion rows): an import cut
+short anywhere, even by kill -9, leaves no event without its key, so running it again
+adds exactly what is missing.
 
 Bounded memory: a file is read line by line (a single FHIR or XML document spanning
 lines is read whole) and at most two batches are held: the one the audit log is
-committing and the next, parsed meanwhile.
+committing and the next, parsed and encoded meanwhile (``canonical.prepare``, here: the
+log's writer then only numbers, hashes and inserts, ``AuditLog.append_prepared``).
 
 A bad line or document is reported with its file and line number; the rest still loads.
 """
@@ -28,6 +30,7 @@ A bad line or document is reported with its file and line number; the rest still
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,8 +39,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
+from pacsguard.audit.canonical import Limits, Prepared, prepare
 from pacsguard.audit.export_files import event_from_json
-from pacsguard.audit.log import AuditLog, Receipt
+from pacsguard.audit.log import AuditLog, AuditOptions, Receipt
 from pacsguard.clock import Clock
 from pacsguard.collector import few_collections
 from pacsguard.domain import AuditEvent
@@ -192,18 +196,33 @@ _READERS: dict[str, tuple[Callable[[TextIO], Iterator[_Read]], Callable[[Any], _
 }
 
 
+class _Provenances:
+    """The ``ingest`` provenance of a batch's events: the part they share is made once per
+    source, and each event adds its own message id and digest to a copy."""
+
+    def __init__(self, fmt: str, source: str, received_at: datetime, path: str) -> None:
+        self.fmt, self.source, self.received_at, self.path = fmt, source, received_at, path
+        self._shared: dict[str, dict[str, JsonValue]] = {}
+
+    def of(self, item: _Item, canonical: bytes) -> dict[str, JsonValue]:
+        source = self.source if self.source != DEFAULT_SOURCE else item.audit_source or self.source
+        shared = self._shared.get(source)
+        if shared is None:
+            provenance = Provenance(source, "import", self.received_at, self.fmt, self.path)
+            shared = self._shared[source] = provenance.to_json()
+        return {**shared, "message_id": item.message_id, "digest": digest(canonical)}
+
+
 @dataclass
 class _InFlight:
-    """A batch appended to the log whose keys are not recorded yet."""
+    """A batch appended to the log, not known to be durable yet."""
 
-    keys: list[str]
     receipts: list[Receipt]
-    received_at: datetime
     entries: int  # how many entries (lines, documents) the batch read
 
 
 class Importer:
-    """Imports files into ``log``, remembering keys in ``store``; one per CLI run."""
+    """Imports files into ``log``, recording keys in ``store``; one per CLI run."""
 
     def __init__(self, log: AuditLog, store: IngestStore, clock: Clock, *, source: str | None = None,
                  batch: int = 2000) -> None:  # fmt: skip
@@ -213,11 +232,15 @@ class Importer:
         self.source = source or DEFAULT_SOURCE
         self.batch = batch
         self.report = ImportReport()
+        # The keys of the last batches appended: a batch is read before the one before it
+        # is committed, and may repeat its entries.
+        self._recent: deque[set[str]] = deque(maxlen=2)
 
     def import_file(self, path: Path, fmt: str, progress: Callable[[int], None] | None = None) -> None:
         """Import one file (``fmt`` in ``FORMATS``) into the log; problems go to ``report``.
 
-        Raises ``IngestError`` if the file cannot be read or the log or key table refuses.
+        Raises ``IngestError`` if the file cannot be read or the key table refuses, and
+        ``AuditUnavailable`` if the log does.
         """
         if fmt not in FORMATS:
             raise IngestError(f"unknown import format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -232,63 +255,56 @@ class Importer:
 
     def _import(self, file: TextIO, path: Path, fmt: str, problems: list[tuple[int, str]],
                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
-        """Read and parse batch k+1 while the log commits batch k; record k's keys (once
-        durable) before appending k+1, so at most one batch is ever durable without keys."""
+        """Parse and encode batch k+1 while the log commits batch k; append k+1 (each event
+        with its key) before waiting for k, so that the log's writer never waits for us."""
         entries, parse = _READERS[fmt]
+        limits = getattr(self.log, "options", AuditOptions()).limits
         in_flight: _InFlight | None = None
         for chunk in _chunks(entries(file), self.batch, problems):
-            fresh = self._fresh(chunk, parse, in_flight, problems)
-            if in_flight is not None:
-                self._settle(in_flight, progress)
-            in_flight = self._append(fresh, path, fmt, len(chunk))
+            now = self.clock.now()
+            fresh = self._fresh(chunk, parse, problems, _Provenances(fmt, self.source, now, str(path)), limits)
+            rows = self.store.key_rows([key for key, _ in fresh], self.source, now)
+            append = self.log.append_prepared
+            try:
+                receipts = [append(prepared, row) for (_key, prepared), row in zip(fresh, rows, strict=True)]
+            finally:
+                if in_flight is not None:
+                    self._settle(in_flight, progress)
+            in_flight = _InFlight(receipts, len(chunk))
         if in_flight is not None:
             self._settle(in_flight, progress)
 
-    def _fresh(self, chunk: list[_Entry], parse: Callable[[Any], _Parsed], in_flight: _InFlight | None,
-               problems: list[tuple[int, str]]) -> list[tuple[str, _Entry, _Item]]:  # fmt: skip
-        """The entries not imported before (nor earlier in this run), parsed."""
-        source = self.source
-        keys = [content_key(source, entry.canonical) for entry in chunk]
+    def _fresh(self, chunk: list[_Entry], parse: Callable[[Any], _Parsed], problems: list[tuple[int, str]],
+               provenances: _Provenances, limits: Limits) -> list[tuple[str, Prepared]]:  # fmt: skip
+        """The entries not imported before (nor earlier in this run), parsed and encoded, in
+        file order: a duplicate is skipped, a bad entry is a problem each time."""
+        keys = [content_key(self.source, entry.canonical) for entry in chunk]
         known = self.store.known(keys)
-        if in_flight is not None:
-            known.update(in_flight.keys)
-        fresh: list[tuple[str, _Entry, _Item]] = []
+        for recent in self._recent:
+            known.update(key for key in keys if key in recent)
+        fresh: list[tuple[str, Prepared]] = []
+        taken: set[str] = set()
         duplicates = 0
         for key, entry in zip(keys, chunk, strict=True):
-            if key in known:
+            if key in known or key in taken:
                 duplicates += 1
                 continue
             item = parse(entry.payload)
             if isinstance(item, str):
                 problems.append((entry.line, item))
                 continue
-            known.add(key)
-            fresh.append((key, entry, item))
+            taken.add(key)
+            fresh.append((key, prepare(with_ingest(item.event, provenances.of(item, entry.canonical)), limits)))
+        self._recent.append(taken)
         self.report.duplicates += duplicates
         self.report.read += duplicates + len(fresh)
         return fresh
 
-    def _append(self, fresh: list[tuple[str, _Entry, _Item]], path: Path, fmt: str, entries: int) -> _InFlight:
-        """Append ``fresh`` to the log with their provenance; the receipts are not awaited."""
-        now = self.clock.now()
-        common: dict[str, dict[str, JsonValue]] = {}  # per source: the provenance all events share
-        append = self.log.append
-        receipts = []
-        for _key, entry, item in fresh:
-            source = self.source if self.source != DEFAULT_SOURCE else item.audit_source or self.source
-            shared = common.get(source)
-            if shared is None:
-                shared = common[source] = Provenance(source, "import", now, fmt, str(path)).to_json()
-            ingest = {**shared, "message_id": item.message_id, "digest": digest(entry.canonical)}
-            receipts.append(append(with_ingest(item.event, ingest)))
-        return _InFlight([key for key, _, _ in fresh], receipts, now, entries)
-
     def _settle(self, batch: _InFlight, progress: Callable[[int], None] | None) -> None:
-        """Wait until ``batch`` is durable, then record its keys."""
-        seqs = [receipt.seq() for receipt in batch.receipts]
-        self.store.remember([(key, self.source, seq) for key, seq in zip(batch.keys, seqs, strict=True)],
-                            batch.received_at)  # fmt: skip
-        self.report.imported += len(seqs)
+        """Wait until ``batch`` (its events and their keys) is durable."""
+        for receipt in batch.receipts:
+            receipt.seq()
+        self.report.imported += len(batch.receipts)
         if progress is not None:
             progress(batch.entries)
 

@@ -7,15 +7,15 @@ one writer): the receiver writes a quarantine row, commits, and only then append
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from pacsguard.audit.store import Companion
 from pacsguard.errors import IngestError
 from pacsguard.storage.ingest_tables import ingest_imported as ti
 from pacsguard.storage.ingest_tables import ingest_quarantine as tq
@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_KEEP_BYTES", "DEFAULT_KEEP_ROWS", "IngestStore", "Quarantine
 DEFAULT_KEEP_BYTES = 64 * 1024
 DEFAULT_KEEP_ROWS = 10_000
 _KEY_CHUNK = 500
-_ROWS_PER_INSERT = 500  # 4 parameters a row: far below SQLite's and PostgreSQL's limits
+_KEY_COLUMNS = ("key", "source", "imported_at")  # and seq, which the audit log adds
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +68,7 @@ class IngestStore:
         self.engine = engine
         self.keep_rows = keep_rows
         self.keep_bytes = keep_bytes
-        self._mark = mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._row_marks = f"({mark}, {mark}, {mark}, {mark})"
+        self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         # imported_at as the dialect stores it (SQLite: text), converted once per batch
         self._imported_at: Callable[[datetime], Any] = ti.c.imported_at.type.bind_processor(engine.dialect) or (
             lambda at: at
@@ -109,7 +108,7 @@ class IngestStore:
     def known(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` were imported already.
 
-        Through the driver, like ``remember``: SQLAlchemy's expanding ``IN`` left a
+        Through the driver: SQLAlchemy's expanding ``IN`` left a
         dozen objects in reference cycles per query, which (with the import's sparse
         garbage collection) kept memory growing over a long import.
         """
@@ -123,24 +122,10 @@ class IngestStore:
                 found.update(key for (key,) in conn.exec_driver_sql(sql, chunk))
         return found
 
-    def remember(self, rows: Sequence[tuple[str, str, int]], at: datetime) -> None:
-        """Record imported ``(key, source, seq)``; raises ``IngestError`` if refused.
-
-        Multi-row INSERTs straight through the driver, ``_ROWS_PER_INSERT`` rows each: an
-        import records a key per event, and SQLAlchemy's per-row parameter handling cost
-        more than the insert itself (and an ``executemany`` would let the audit writer
-        thread take the GIL between every two rows).
-        """
-        if not rows:
-            return
-        stamp = self._imported_at(at)
-        values = [(key, source[:512], seq, stamp) for key, source, seq in rows]
-        try:
-            with self.engine.begin() as conn:
-                for start in range(0, len(values), _ROWS_PER_INSERT):
-                    chunk = values[start : start + _ROWS_PER_INSERT]
-                    marks = ", ".join([self._row_marks] * len(chunk))
-                    sql = f"INSERT INTO ingest_imported (key, source, seq, imported_at) VALUES {marks}"  # noqa: S608
-                    conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
-        except SQLAlchemyError as exc:
-            raise IngestError(f"the import keys cannot be written: {type(exc).__name__}") from exc
+    def key_rows(self, keys: Iterable[str], source: str, at: datetime) -> list[Companion]:
+        """The ``ingest_imported`` rows recording that ``keys`` were imported from
+        ``source`` at ``at``: each appended with its event (``AuditLog.append_prepared``),
+        it is committed in the event's transaction and gets its seq, so an import cut
+        short anywhere leaves no event without its key."""
+        source, stamp = source[:512], self._imported_at(at)
+        return [Companion("ingest_imported", _KEY_COLUMNS, (key, source, stamp)) for key in keys]

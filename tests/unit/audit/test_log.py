@@ -15,10 +15,11 @@ from sqlalchemy import Engine, text
 from pacsguard.audit import AuditLog, AuditOptions, FileWitness, Receipt, verify, verify_head
 from pacsguard.audit.canonical import canonical_bytes, prepare
 from pacsguard.audit.merkle import RightEdge, leaf_hash
-from pacsguard.audit.store import AuditStore
+from pacsguard.audit.store import AuditStore, Companion
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
 from pacsguard.errors import AuditError, AuditUnavailable
+from pacsguard.ingest import IngestStore
 from tests.unit.audit.conftest import OpenLog, fill, sample
 
 
@@ -240,3 +241,17 @@ def test_prepared_events_are_stored_as_appended_ones_and_their_receipts_give_the
         assert stored is not None
         assert stored[0] == prepare(sample(seq, clock)).canonical(seq)
         assert stored[1] == leaf_hash(stored[0])
+
+
+def test_a_companion_row_is_committed_with_its_event_or_neither_is(
+    open_log: OpenLog, engine: Engine, clock: FakeClock
+) -> None:
+    log = open_log()
+    (ok,) = IngestStore(engine).key_rows(["k0"], "src", clock.now())  # a table with a seq column
+    assert log.append_prepared(prepare(sample(0, clock)), ok).seq(timeout=30) == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT key, source, seq FROM ingest_imported")).all() == [("k0", "src", 0)]
+    broken = Companion("no_such_table", ("x",), (1,))
+    with pytest.raises(AuditUnavailable):
+        log.append_prepared(prepare(sample(1, clock)), broken).seq(timeout=30)
+    assert log.append(sample(2, clock)).seq(timeout=30) == 1  # the event of the refused batch was not recorded

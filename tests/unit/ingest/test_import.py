@@ -15,11 +15,13 @@ from sqlalchemy import Engine as SqlEngine
 
 from pacsguard import config
 from pacsguard.app import open_site
+from pacsguard.audit.canonical import Prepared
 from pacsguard.audit.export_dicom import to_dicom_xml
 from pacsguard.audit.export_fhir import to_fhir
 from pacsguard.audit.export_files import write_jsonl
 from pacsguard.audit.log import AuditLog, Receipt
 from pacsguard.audit.reader import LogReader
+from pacsguard.audit.store import Companion
 from pacsguard.cli import main
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
@@ -146,16 +148,16 @@ def _lines(path: Path, events: list[AuditEvent]) -> list[str]:
 def test_duplicates_across_batches_of_one_run_are_imported_once(
     sqlite_engine: SqlEngine, audit_log: AuditLog, clock: FakeClock, tmp_path: Path
 ) -> None:
-    # Batch k+1 is parsed before batch k's keys are recorded: its duplicates of batch k
+    # Batch k+1 is read and parsed before batch k is committed: its duplicates of batch k
     # must still be seen. A bad line repeated is a problem each time, never a duplicate.
     types = ["study.read", "study.query", "study.export"]
     a, b, c = _lines(tmp_path / "abc.jsonl", [sample(t, i) for i, t in enumerate(types, 1)])
     path = tmp_path / "repeats.jsonl"
-    path.write_text("\n".join([a, b, a, "{bad", c, b, "{bad", a]) + "\n")
+    path.write_text("\n".join([a, b, a, "{bad", c, b, "{bad", a, c, b, a]) + "\n")
     importer = Importer(audit_log, IngestStore(sqlite_engine), clock, batch=2)
     importer.import_file(path, "jsonl")
     report = importer.report
-    assert (report.read, report.imported, report.duplicates) == (6, 3, 3)
+    assert (report.read, report.imported, report.duplicates) == (9, 3, 6)
     assert [problem.split(": ")[0] for problem in report.problems] == [f"{path}:4", f"{path}:7"]
     assert [e.type for e in logged(sqlite_engine)] == types
 
@@ -167,11 +169,11 @@ class _FailingLog:
         self.log = log
         self.accept = accept
 
-    def append(self, event: AuditEvent) -> Receipt:
+    def append_prepared(self, prepared: Prepared, companion: Companion | None = None) -> Receipt:
         if self.accept == 0:
             raise AuditUnavailable("the audit log cannot record events: gone")
         self.accept -= 1
-        return self.log.append(event)
+        return self.log.append_prepared(prepared, companion)
 
 
 def test_an_import_cut_short_keeps_the_keys_of_every_durable_batch(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect, select
 
+from pacsguard.audit.canonical import prepare
+from pacsguard.audit.log import AuditLog
 from pacsguard.clock import FakeClock
-from pacsguard.errors import IngestError
 from pacsguard.ingest import IngestStore, Quarantined
 from pacsguard.storage import metadata
 from pacsguard.storage.ingest_tables import INGEST_TABLES
 from pacsguard.storage.ingest_tables import ingest_imported as ti
+from tests.unit.audit.export_samples import sample
 
 MINE = {t.name for t in INGEST_TABLES}
 
@@ -42,18 +43,34 @@ def test_the_quarantine_keeps_the_newest_rows_and_bounded_bytes(engine: Engine, 
     assert store.quarantine_count() == 3
 
 
-def test_import_keys_are_unique(engine: Engine, clock: FakeClock) -> None:
+def _key_log(engine: Engine, clock: FakeClock) -> AuditLog:
+    return AuditLog(engine, signing_key=None, clock=clock)
+
+
+def test_import_keys_are_committed_with_their_events_and_a_repeated_one_is_skipped(
+    engine: Engine, clock: FakeClock
+) -> None:
     store = IngestStore(engine)
-    store.remember([("k1", "src", 0), ("k2", "src", 1)], clock.now())
+    with _key_log(engine, clock) as log:
+        rows = store.key_rows(["k1", "k2", "k1"], "src", clock.now())
+        seqs = [
+            log.append_prepared(prepare(sample("study.read", i)), row).seq(timeout=30) for i, row in enumerate(rows)
+        ]
+    assert seqs == [0, 1, 2]  # the events are all recorded; the key keeps its first seq
     assert store.known(["k1", "k3", "k2"]) == {"k1", "k2"}
-    with pytest.raises(IngestError):
-        store.remember([("k1", "src", 5)], clock.now())
+    with engine.connect() as conn:
+        assert conn.execute(select(ti.c.key, ti.c.seq).order_by(ti.c.seq)).all() == [("k1", 0), ("k2", 1)]
 
 
-def test_many_keys_are_recorded_in_chunks_with_their_seq_and_time(engine: Engine, clock: FakeClock) -> None:
+def test_many_keys_are_recorded_with_their_seq_and_time(engine: Engine, clock: FakeClock) -> None:
     store = IngestStore(engine)
-    keys = [f"{i:064x}" for i in range(1201)]  # more than two multi-row INSERTs
-    store.remember([(key, "src", seq) for seq, key in enumerate(keys)], clock.now())
+    keys = [f"{i:064x}" for i in range(1201)]  # several multi-row INSERTs in one commit
+    with _key_log(engine, clock) as log:
+        receipts = [
+            log.append_prepared(prepare(sample("study.read", i)), row)
+            for i, row in enumerate(store.key_rows(keys, "src", clock.now()))
+        ]
+        assert [r.seq(timeout=30) for r in receipts] == list(range(1201))
     assert store.known([*keys, "absent"]) == set(keys)
     with engine.connect() as conn:
         rows = conn.execute(select(ti.c.key, ti.c.source, ti.c.seq, ti.c.imported_at).order_by(ti.c.seq)).all()
