@@ -124,7 +124,8 @@ def start_receiver(
     pki: Pki, sqlite_engine: Engine, audit_log: AuditLog, clock: FakeClock
 ) -> Iterator[Callable[..., Running]]:
     """A factory: a receiver on TLS and UDP (free ports) writing to the test's log; with
-    ``processes``, parsing in that many parsing processes."""
+    ``processes``, parsing in that many parsing processes (``parse_timeout``: seconds a
+    batch may take before they count as hung)."""
     started: list[ReceiverThread] = []
 
     def start(
@@ -134,7 +135,8 @@ def start_receiver(
         store = IngestStore(sqlite_engine, keep_rows=options.pop("keep_rows", 100))
 
         def make() -> SyslogServer:
-            parser = ParserPool(audit_log.options.limits, processes) if processes else None
+            timeout = options.pop("parse_timeout", 60.0)
+            parser = ParserPool(audit_log.options.limits, processes, timeout=timeout) if processes else None
             receiver = Receiver(log or audit_log, store, clock, ReceiverOptions(**options), parser)
             return SyslogServer(receiver, tls_port=0, udp_port=0, tls_context=context)
 

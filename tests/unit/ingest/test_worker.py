@@ -18,7 +18,7 @@ from pacsguard.audit.syslog import frame
 from pacsguard.clock import FakeClock
 from pacsguard.domain import AuditEvent
 from pacsguard.errors import IngestError
-from pacsguard.ingest import IngestStore, Receiver
+from pacsguard.ingest import IngestStore, Receiver, worker
 from pacsguard.ingest.parsing import Arrival
 from pacsguard.ingest.worker import ParserPool
 from tests.unit.audit.export_samples import sample
@@ -124,3 +124,29 @@ def test_udp_datagrams_with_dicom_and_fhir_are_parsed_in_processes(start_receive
     events = logged(running.engine)
     assert sorted(e.type for e in events) == ["login.failure", "study.read"]
     assert {e.detail["ingest"]["format"] for e in events} == {"dicom", "fhir"}  # type: ignore[index,call-overload]
+
+
+def test_hung_parsing_processes_are_replaced_and_nothing_taken_is_lost(start_receiver: Start, pki: Pki) -> None:
+    running = start_receiver(processes=2, batch=16, parse_timeout=1.0)
+    hung = running.parser.pids
+    n = 20
+    with _stopped(hung):  # alive, never answering
+        send_tls(pki, running.tls, b"".join(frame(record(TYPES[i % 5], i)) for i in range(n)), pki.client)
+        stats = running.wait("durable", n)
+    assert (stats["received"], stats["quarantined"], stats["parser_restarts"]) == (n, 0, 1)
+    assert [e.type for e in logged(running.engine)] == [TYPES[i % 5] for i in range(n)]
+    assert all(_gone(pid) for pid in hung)
+    assert set(running.parser.pids).isdisjoint(hung)
+
+
+def test_without_parsing_processes_the_receiver_parses_here(
+    start_receiver: Start, pki: Pki, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(worker, "_CHILD", "import sys; sys.exit(3)")  # a child that cannot start
+    running = start_receiver(processes=2)
+    send_tls(pki, running.tls, b"".join(frame(record(TYPES[i % 5], i)) for i in range(10)), pki.client)
+    stats = running.wait("durable", 10)
+    assert stats["quarantined"] == 0
+    assert [e.type for e in logged(running.engine)] == [TYPES[i % 5] for i in range(10)]
+    assert running.server.receiver.parser is None
+    assert "the parsing processes cannot start" in caplog.text
