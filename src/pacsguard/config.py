@@ -163,7 +163,9 @@ class ReceiverSettings(_Section):
     queue between network and log holds ``queue_size`` messages; the quarantine keeps
     ``quarantine_rows`` rows. Messages are parsed in ``parse_processes`` processes of
     their own (two by default), so that parsing runs on other cores beside TLS and the
-    audit log; with 0, everything runs in the serving process (one core).
+    audit log; with 0, everything runs in the serving process (one core). A parsing
+    process that takes longer than ``parse_timeout_seconds`` over a batch counts as hung:
+    the processes are restarted and the batch parsed again, a message at a time.
     """
 
     host: str = "127.0.0.1"
@@ -174,6 +176,7 @@ class ReceiverSettings(_Section):
     queue_size: int = Field(10_000, ge=1)
     quarantine_rows: int = Field(10_000, ge=1)
     parse_processes: int = Field(2, ge=0, le=64)
+    parse_timeout_seconds: float = Field(60.0, gt=0, le=3600)
 
 
 class AuditSettings(_Section):

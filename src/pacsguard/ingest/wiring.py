@@ -42,7 +42,11 @@ def open_receiver(settings: Settings, engine: Engine, log: AuditAppender, clock:
     limits = audit_options(settings.audit).limits
 
     def make() -> SyslogServer:
-        parser = ParserPool(limits, config.parse_processes) if config.parse_processes else None
+        parser = (
+            ParserPool(limits, config.parse_processes, timeout=config.parse_timeout_seconds)
+            if config.parse_processes
+            else None
+        )
         receiver = Receiver(log, store, clock, options, parser)
         return SyslogServer(
             receiver, host=config.host, tls_port=config.tls_port, udp_port=config.udp_port, tls_context=context

@@ -77,6 +77,7 @@ class ParserPool:
     def __init__(self, limits: Limits, processes: int = 2, *, timeout: float = 60.0) -> None:
         if processes < 1:
             raise IngestError("a parser pool needs at least one process")
+        self.timeout = timeout  # seconds a batch may take before a process counts as hung
         self._children = [_Child(limits, timeout) for _ in range(processes)]
 
     @property

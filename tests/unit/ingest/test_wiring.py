@@ -51,10 +51,15 @@ def test_configured_it_listens_on_tls_and_udp(make_site: Callable[..., Path]) ->
 
 
 @pytest.mark.parametrize(
-    ("setting", "processes"), [("", 2), ("parse_processes = 1\n", 1), ("parse_processes = 0\n", 0)]
+    ("setting", "processes", "timeout"),
+    [
+        ("", 2, 60.0),
+        ("parse_processes = 1\nparse_timeout_seconds = 5\n", 1, 5.0),
+        ("parse_processes = 0\n", 0, None),
+    ],
 )
 def test_it_parses_in_two_processes_unless_told_otherwise(
-    make_site: Callable[..., Path], setting: str, processes: int
+    make_site: Callable[..., Path], setting: str, processes: int, timeout: float | None
 ) -> None:
     site = make_site()
     assert main(["pki", "init", "--site", str(site)]) == 0
@@ -69,5 +74,6 @@ def test_it_parses_in_two_processes_unless_told_otherwise(
             assert thread.server is not None
             parser = thread.server.receiver.parser
             assert len(parser.pids if parser is not None else []) == processes
+            assert (parser.timeout if parser is not None else None) == timeout
         finally:
             thread.stop()
