@@ -58,11 +58,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the database to the newest revision of every migration branch."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade the database to the newest revision of every migration branch (or only as
+    far as ``revision``: the tests of an upgrade start from an older schema)."""
     config = Config()
     with resources.as_file(resources.files("pacsguard.storage") / "migrations") as location:
         config.set_main_option("script_location", str(location))
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+            command.upgrade(config, revision)
