@@ -55,6 +55,7 @@ _ENCODER = msgspec.msgpack.Encoder()
 _ARRIVALS = msgspec.msgpack.Decoder(list[_Sent])
 _RESULTS = msgspec.msgpack.Decoder(list[list[Any]])  # each a _Parts or a _Refused (columns: a list)
 _STOP_SECONDS = 10.0
+_START_SECONDS = 60.0  # at least this long to start (imports), whatever the batch timeout
 # The child's command (``python -c``): not ``-m``, since the package imports this module.
 _CHILD = "import sys; from pacsguard.ingest.worker import main; sys.exit(main(sys.argv[1:]))"
 
@@ -169,7 +170,7 @@ class _Child:
         )  # fmt: skip
         assert process.stdout is not None
         try:  # the child's first frame, empty, says it is ready
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(max(self.timeout, _START_SECONDS)):
                 ready = await process.stdout.readexactly(_LENGTH)
         except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
             await self.close(kill=True)

@@ -127,10 +127,10 @@ def test_udp_datagrams_with_dicom_and_fhir_are_parsed_in_processes(start_receive
 
 
 def test_hung_parsing_processes_are_replaced_and_nothing_taken_is_lost(start_receiver: Start, pki: Pki) -> None:
-    running = start_receiver(processes=2, batch=16, parse_timeout=1.0)
+    running = start_receiver(processes=2, batch=16, parse_timeout=2.0)
     hung = running.parser.pids
     n = 20
-    with _stopped(hung):  # alive, never answering
+    with _stopped(hung):  # alive, never answering: after 2 s they count as hung
         send_tls(pki, running.tls, b"".join(frame(record(TYPES[i % 5], i)) for i in range(n)), pki.client)
         stats = running.wait("durable", n)
     assert (stats["received"], stats["quarantined"], stats["parser_restarts"]) == (n, 0, 1)
