@@ -86,6 +86,16 @@ def test_a_search_pages_across_buckets(open_log: OpenLog, clock: FakeClock) -> N
     assert [e.seq for e in page.events] == expected[5:]
 
 
+def test_key_searches_on_an_empty_log_or_past_its_end_find_nothing(open_log: OpenLog, clock: FakeClock) -> None:
+    log = open_log()
+    # the search's own audit.log.used record is the only event: it has no patient
+    assert log.search(AuditQuery(patient="P1"), reader=OFFICER).events == ()
+    fill(log, clock, 10)
+    page = log.search(AuditQuery(patient="P1", after_seq=10**9), reader=OFFICER)
+    assert (page.events, page.next_after) == ((), None)
+    assert [e.seq for e in log.search(AuditQuery(patient="P1", after_seq=-5), reader=OFFICER).events] == [2, 9]
+
+
 @pytest.mark.parametrize(("key", "value"), [("patient", "P1"), ("actor", "user1"), ("study", "1.2.840.3")])
 def test_key_searches_use_their_bucket_index(
     open_log: OpenLog, engine: Engine, clock: FakeClock, key: str, value: str
