@@ -6,18 +6,35 @@ events in sequence order. The patient, study and actor indexes are ``(bucket, ke
 with ``bucket = seq >> 14`` (``storage.audit_tables``: so that appends stay cheap at any
 size), so a search by one of those keys walks the buckets from the cursor's on, one
 index range per bucket, and stops when the page is full: "who accessed this patient"
-reads only that patient's rows, plus one index probe per 16,384 events of the log. The
+reads only that patient's rows, plus one index probe per 16,384 events of the log (made
+inside the database, 256 buckets per statement, when the key is rare). The
 time range has its own index; IP, type and outcome are filtered within those (or along
 ``seq``): their indexes cost every append more than they saved.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, Engine, Integer, Row, Select, bindparam, func, select
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    Select,
+    TextClause,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.audit.canonical import decode
@@ -27,9 +44,10 @@ from pacsguard.domain.events import Actor, AuditEvent, EventSink, JsonValue, Out
 from pacsguard.errors import AuditIntegrityError, AuditUnavailable
 from pacsguard.storage.audit_tables import SEARCH_BUCKET_BITS, audit_events, search_bucket
 
-__all__ = ["MAX_LIMIT", "AuditPage", "AuditQuery", "search"]
+__all__ = ["MAX_LIMIT", "SKIP_BUCKETS", "AuditPage", "AuditQuery", "search"]
 
 MAX_LIMIT = 1000
+SKIP_BUCKETS = 256  # buckets asked at once which hold a key, after an empty one
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +101,11 @@ def search(engine: Engine, query: AuditQuery, *, reader: Actor, sink: EventSink,
     conditions = _conditions(query)
     try:
         with engine.connect() as conn:
-            if query.actor is None and query.patient is None and query.study is None:
+            key = _key(query)
+            if key is None:
                 rows = conn.execute(_page(conditions, limit + 1)).all()
             else:
-                rows = _bucket_by_bucket(conn, conditions, query.after_seq, limit + 1)
+                rows = _bucket_by_bucket(conn, key, conditions, query.after_seq, limit + 1)
     except SQLAlchemyError as exc:
         raise AuditUnavailable(f"the audit log cannot be read: {db_reason(exc)}") from exc
     events = tuple(_event(int(row[0]), row[1]) for row in rows[:limit])
@@ -102,24 +121,66 @@ def _page(conditions: list[ColumnElement[bool]], limit: int | BindParameter[int]
     )
 
 
+def _key(query: AuditQuery) -> tuple[Column[Any], str] | None:
+    """The indexed key filtered on (patient, study or actor, in that order), if any."""
+    c = audit_events.c
+    for column, value in ((c.patient_id, query.patient), (c.study_uid, query.study), (c.principal_id, query.actor)):
+        if value is not None:
+            return column, value
+    return None
+
+
+def _holding(column: Column[Any], dialect: str) -> TextClause:
+    """Which buckets in ``lo..hi`` hold ``column = :value``: one index probe per bucket,
+    all inside the database (counted out by a recursive query on SQLite, by
+    ``generate_series`` on PostgreSQL), in one statement."""
+    bucket = f"(seq >> {SEARCH_BUCKET_BITS})"  # written as the index writes it
+    probe = f"EXISTS (SELECT 1 FROM audit_events WHERE {bucket} = b.x AND {column.name} = :value)"  # noqa: S608 - our own column
+    if dialect == "sqlite":  # (a CAST here would cost the comparison its use of the index)
+        numbers = "WITH RECURSIVE b(x) AS (SELECT :lo UNION ALL SELECT x + 1 FROM b WHERE x < :hi) SELECT x FROM b"
+    else:
+        numbers = "SELECT b.x FROM generate_series(CAST(:lo AS BIGINT), CAST(:hi AS BIGINT)) AS b(x)"
+    return text(f"{numbers} WHERE {probe}")
+
+
 def _bucket_by_bucket(
-    conn: Connection, conditions: list[ColumnElement[bool]], after_seq: int | None, limit: int
-) -> list[Row[int, bytes]]:
-    """Up to ``limit`` matching rows in ``seq`` order, read one search bucket at a time (one
-    statement, built once: an empty bucket costs one index probe)."""
+    conn: Connection, key: tuple[Column[Any], str], conditions: list[ColumnElement[bool]], after_seq: int | None,
+    limit: int,
+) -> list[Row[int, bytes]]:  # fmt: skip
+    """Up to ``limit`` matching rows in ``seq`` order, read one search bucket at a time.
+
+    While buckets answer, the next one is read at once; after an empty one (the key may be
+    rare), one statement asks which of the next ``SKIP_BUCKETS`` hold the key at all, and
+    only those are read.
+    """
     last = conn.execute(select(func.max(audit_events.c.seq))).scalar()
     if last is None:
         return []
-    first = 0 if after_seq is None else max(after_seq + 1, 0) >> SEARCH_BUCKET_BITS
-    statement = _page(
-        [search_bucket(audit_events.c.seq) == bindparam("bucket"), *conditions],
-        bindparam("room", type_=Integer),
+    column, value = key
+    read = _page(
+        [search_bucket(audit_events.c.seq) == bindparam("bucket"), *conditions], bindparam("room", type_=Integer)
     )
+    holding = _holding(column, conn.dialect.name)
+    end = last >> SEARCH_BUCKET_BITS
+    cursor = 0 if after_seq is None else max(after_seq + 1, 0) >> SEARCH_BUCKET_BITS  # the first not yet planned
+    known: deque[int] = deque()  # buckets known to hold the key, not read yet
+    dense = True  # the last bucket read answered: read the next one without asking
     rows: list[Row[int, bytes]] = []
-    for bucket in range(first, (last >> SEARCH_BUCKET_BITS) + 1):
-        rows += conn.execute(statement, {"bucket": bucket, "room": limit - len(rows)}).all()
-        if len(rows) >= limit:
+    while len(rows) < limit:
+        if known:
+            bucket = known.popleft()
+        elif cursor > end:
             break
+        elif dense:
+            bucket, cursor = cursor, cursor + 1
+        else:
+            hi = min(cursor + SKIP_BUCKETS, end + 1) - 1
+            known.extend(sorted(int(b) for (b,) in conn.execute(holding, {"lo": cursor, "hi": hi, "value": value})))
+            cursor = hi + 1
+            continue
+        got = conn.execute(read, {"bucket": bucket, "room": limit - len(rows)}).all()
+        rows += got
+        dense = bool(got)
     return rows
 
 

@@ -63,27 +63,51 @@ def test_every_search_is_recorded_as_audit_log_used(open_log: OpenLog, clock: Fa
     assert used[0].detail["query"] == {"patient": "P1", "limit": 100}
 
 
-def test_a_search_pages_across_buckets(open_log: OpenLog, clock: FakeClock) -> None:
-    """Events of one patient in three search buckets, paged with a cursor inside a bucket."""
+def test_a_search_pages_across_buckets_and_skips_those_without_the_key(
+    open_log: OpenLog, engine: Engine, clock: FakeClock
+) -> None:
+    """One patient's events in search buckets 0 and 2 (none in 1), paged with a cursor
+    inside a bucket: after the empty bucket the search asks which buckets hold the key,
+    on the bucket index."""
     log = open_log()
-    n = 2 * 2**SEARCH_BUCKET_BITS + 50
+    width = 2**SEARCH_BUCKET_BITS
+    n = 2 * width + 50
+    expected = [5, 4104, 8203, 2 * width + 2, 2 * width + 30]
+    rare = set(expected)
     receipts = [
-        log.append(sample(i, clock, objects=ObjectRef(patient_id="P-rare" if i % 4099 == 5 else "P"))) for i in range(n)
+        log.append(sample(i, clock, objects=ObjectRef(patient_id="P-rare" if i in rare else "P"))) for i in range(n)
     ]
     assert receipts[-1].result(timeout=120).seq == n - 1
-    expected = [i for i in range(n) if i % 4099 == 5]
-    assert {i >> SEARCH_BUCKET_BITS for i in expected} == {0, 1, 2}
-    seen: list[int] = []
-    after = None
-    while True:
-        page = log.search(AuditQuery(patient="P-rare", after_seq=after, limit=3), reader=OFFICER)
-        seen += [e.seq for e in page.events if e.seq is not None]
-        if page.next_after is None:
-            break
-        after = page.next_after
+    asked: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "EXISTS" in statement.upper():
+            asked.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        seen: list[int] = []
+        after = None
+        while True:
+            page = log.search(AuditQuery(patient="P-rare", after_seq=after, limit=2), reader=OFFICER)
+            seen += [e.seq for e in page.events if e.seq is not None]
+            if page.next_after is None:
+                break
+            after = page.next_after
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
     assert seen == expected
-    page = log.search(AuditQuery(patient="P-rare", after_seq=expected[4], limit=100), reader=OFFICER)
-    assert [e.seq for e in page.events] == expected[5:]
+    page = log.search(AuditQuery(patient="P-rare", after_seq=expected[1], limit=100), reader=OFFICER)
+    assert [e.seq for e in page.events] == expected[2:]
+    assert asked  # bucket 1 came back empty: the search asked which buckets hold the key
+    statement, parameters = asked[0]
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert "ix_audit_events_patient_bucket" in plan, plan
 
 
 def test_key_searches_on_an_empty_log_or_past_its_end_find_nothing(open_log: OpenLog, clock: FakeClock) -> None:
