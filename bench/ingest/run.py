@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from pacsguard import config  # noqa: E402
 from pacsguard.app import open_site  # noqa: E402
+from pacsguard.audit import AuditOptions  # noqa: E402
 from pacsguard.audit.export_dicom import AuditSource  # noqa: E402
 from pacsguard.audit.export_files import write_jsonl  # noqa: E402
 from pacsguard.audit.syslog import frame, syslog_record  # noqa: E402
@@ -306,6 +307,8 @@ def _wait_listening(port: int) -> None:
 class NumberingLog(NullLog):
     """A no-op log that numbers events as the real one does: the import's own cost (its
     keys are committed by the log, with the events, so this one records none)."""
+
+    options = AuditOptions()
 
     def __init__(self) -> None:
         self.size = 0

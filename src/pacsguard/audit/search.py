@@ -32,6 +32,7 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     func,
+    literal_column,
     select,
     text,
 )
@@ -134,7 +135,7 @@ def _holding(column: Column[Any], dialect: str) -> TextClause:
     """Which buckets in ``lo..hi`` hold ``column = :value``: one index probe per bucket,
     all inside the database (counted out by a recursive query on SQLite, by
     ``generate_series`` on PostgreSQL), in one statement."""
-    bucket = f"(seq >> {SEARCH_BUCKET_BITS})"  # written as the index writes it
+    bucket = f"({search_bucket(literal_column('seq'))})"  # written as the index writes it
     probe = f"EXISTS (SELECT 1 FROM audit_events WHERE {bucket} = b.x AND {column.name} = :value)"  # noqa: S608 - our own column
     if dialect == "sqlite":  # (a CAST here would cost the comparison its use of the index)
         numbers = "WITH RECURSIVE b(x) AS (SELECT :lo UNION ALL SELECT x + 1 FROM b WHERE x < :hi) SELECT x FROM b"

@@ -15,7 +15,7 @@ original)`` (JSONL: the line as pacsguard's export wrote it; FHIR: the resource 
 keys, no spaces; XML: the message as written, stripped), kept
 in ``ingest_imported``; keys already there (or seen earlier in the same run) are
 skipped, before the entry is even parsed. A key is committed in the same transaction
-as its event (``IngestStore.key_row``, the audit log's companion rows): an import cut
+as its event (``IngestStore.key_rows``, the audit log's companion rows): an import cut
 short anywhere, even by kill -9, leaves no event without its key, so running it again
 adds exactly what is missing.
 
@@ -41,7 +41,7 @@ from typing import Any, NamedTuple, TextIO
 
 from pacsguard.audit.canonical import Limits, Prepared, prepare
 from pacsguard.audit.export_files import event_from_json
-from pacsguard.audit.log import AuditLog, AuditOptions, Receipt
+from pacsguard.audit.log import AuditLog, Receipt
 from pacsguard.clock import Clock
 from pacsguard.collector import few_collections
 from pacsguard.domain import AuditEvent
@@ -258,7 +258,7 @@ class Importer:
         """Parse and encode batch k+1 while the log commits batch k; append k+1 (each event
         with its key) before waiting for k, so that the log's writer never waits for us."""
         entries, parse = _READERS[fmt]
-        limits = getattr(self.log, "options", AuditOptions()).limits
+        limits = self.log.options.limits
         in_flight: _InFlight | None = None
         for chunk in _chunks(entries(file), self.batch, problems):
             now = self.clock.now()

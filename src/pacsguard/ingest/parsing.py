@@ -32,21 +32,25 @@ class Arrival:
     cert_source: str | None  # the verified client certificate's subject
     received_at: datetime
 
+    def quarantined(self, reason: str, message: str) -> Quarantined:
+        """Its quarantine entry: rejected for ``reason`` (a stable code), ``message`` for people."""
+        data = self.data
+        return Quarantined(self.received_at, self.transport, reason, message, len(data), data, self.peer,
+                           self.cert_source or self.peer)  # fmt: skip
+
 
 def event_for(arrival: Arrival) -> AuditEvent | Quarantined:
     """The event for one syslog message, or its quarantine entry if it is unusable."""
-    data, transport, peer, cert_source = arrival.data, arrival.transport, arrival.peer, arrival.cert_source
+    transport, peer, cert_source = arrival.transport, arrival.peer, arrival.cert_source
     try:
-        record = parse_syslog(data)
+        record = parse_syslog(arrival.data)
         message = parse_payload(record.payload)
         event = to_event(message)
     except MessageRejected as exc:
-        source = cert_source or peer
-        return Quarantined(arrival.received_at, transport, exc.reason, str(exc), len(data), data, peer, source)
+        return arrival.quarantined(exc.reason, str(exc))
     except Exception as exc:  # a parser bug must not stop the receiver: quarantine the message
         log.exception("unexpected error parsing a message from %s", peer)
-        reason = f"internal error: {type(exc).__name__}"
-        return Quarantined(arrival.received_at, transport, "internal-error", reason, len(data), data, peer, cert_source)
+        return arrival.quarantined("internal-error", f"internal error: {type(exc).__name__}")
     provenance = Provenance(
         source=_source(cert_source, message.audit_source_id, record, peer),
         transport=transport,

@@ -299,12 +299,7 @@ class Receiver:
                 results.extend(await self.parser.parse([arrival]))
             except ParserDied as exc:
                 await self._restart(exc)
-                data = arrival.data
-                results.append(Quarantined(
-                    arrival.received_at, arrival.transport, "internal-error",
-                    "the parsing process died on this message", len(data), data, arrival.peer,
-                    arrival.cert_source or arrival.peer,
-                ))  # fmt: skip
+                results.append(arrival.quarantined("internal-error", "the parsing process died on this message"))
         return results
 
     async def _restart(self, exc: ParserDied) -> None:
@@ -327,8 +322,8 @@ class Receiver:
         self.start()
 
     def start(self) -> None:
-        """Start the writer task in the running loop (and the parsing processes, if any and
-        not started yet, in that task)."""
+        """Start the writer task in the running loop (``open`` starts the parsing
+        processes first)."""
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
 
@@ -361,8 +356,6 @@ class Receiver:
         half = max(1, self.options.batch // 2)
         flying: deque[_InFlight] = deque()
         held = 0  # events in flight
-        if self.parser is not None and not self.parser.started:
-            await self._start_parser(self.parser)
         parsing: deque[_Job] = deque()  # taken from the queue, not appended yet
         while True:
             while flying and (self.queue.empty() or held + half > self.options.batch):

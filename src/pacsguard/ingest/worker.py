@@ -226,11 +226,7 @@ class _Child:
 def _result(arrival: Arrival, result: list[Any]) -> Prepared | Quarantined:
     if len(result) == 2:
         reason, message = result
-        data = arrival.data
-        return Quarantined(
-            arrival.received_at, arrival.transport, reason, message, len(data), data, arrival.peer,
-            arrival.cert_source or arrival.peer,
-        )  # fmt: skip
+        return arrival.quarantined(reason, message)
     head, type_json, occurred_us, columns = result
     return Prepared.from_parts(head, type_json, occurred_us, tuple(columns))
 

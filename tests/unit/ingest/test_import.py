@@ -168,6 +168,7 @@ class _FailingLog:
     def __init__(self, log: AuditLog, accept: int) -> None:
         self.log = log
         self.accept = accept
+        self.options = log.options
 
     def append_prepared(self, prepared: Prepared, companion: Companion | None = None) -> Receipt:
         if self.accept == 0:
